@@ -1,0 +1,1203 @@
+"""``TableAssignments``: one aggregate per (restaurant, service date).
+
+It holds every booking registered for that day, their holds and their table assignments, so
+every invariant that spans bookings (no table in two overlapping windows, hold conflicts) is
+checked inside one aggregate, and optimistic concurrency on its version is enough to keep it
+safe under concurrent writers.
+
+Each command validates, then triggers events; ``apply`` methods only copy event data into
+state. Ids (holds, assignments, merge groups) are derived from the aggregate id, the event
+position and stable names, so a replay of the log always reproduces them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
+from domain.allocation import Selection, check_selection
+from domain.drift import detect_drift
+from domain.errors import (
+    AllocationError,
+    AlreadyExistsError,
+    DriftKind,
+    ErrorCode,
+    HoldError,
+    IdempotencyMismatchError,
+    NotFoundError,
+    PolicyDriftError,
+)
+from domain.layout import AdjacencySnapshot, FloorView, TableFacts
+from domain.policy import BlockWindow
+from domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
+
+BookingStatus = Literal["pending", "confirmed", "cancelled", "no_show", "completed"]
+ClosedStatus = Literal["cancelled", "no_show", "completed"]
+CLOSED_STATUSES: frozenset[str] = frozenset({"cancelled", "no_show", "completed"})
+HoldStatus = Literal["live", "consumed", "released", "expired"]
+HoldSource = Literal["manual", "auto"]
+ChangeSource = Literal["manual", "auto", "hold", "unassign", "cancel"]
+ReleaseReason = Literal["released", "replaced", "booking_closed", "drift"]
+ActorRole = Literal["host", "manager", "system"]
+
+#: The snapshot fields a hold must carry for its confirm to check drift.
+HOLD_METADATA_FIELDS: tuple[str, ...] = (
+    "policy_version",
+    "zone_ids",
+    "adjacency",
+    "table_facts",
+    "adjacency_required",
+)
+
+
+def day_id(restaurant_id: str, service_date: date) -> UUID:
+    return derive_id("day", restaurant_id, service_date.isoformat())
+
+
+def derive_hold_id(day: UUID, command_id: str) -> str:
+    """Hold ids come from the placing command, so a re-sent placement finds its hold."""
+    return str(derive_id("hold", str(day), command_id))
+
+
+def derive_idempotency_key(
+    restaurant_id: str,
+    booking_id: str,
+    tables: tuple[str, ...],
+    window: Window,
+    policy_version: str,
+) -> str:
+    """The key used when the caller gives none (domain.md section 7)."""
+    return "derived:" + digest(
+        [
+            restaurant_id,
+            booking_id,
+            list(sorted_unique(tables)),
+            utc_instant(window.start),
+            utc_instant(window.end),
+            policy_version,
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class HoldRules:
+    """Service-wide hold settings (TTL clamp and rate limit), handed in by the application."""
+
+    default_ttl_seconds: int = 180
+    min_ttl_seconds: int = 60
+    max_ttl_seconds: int = 900
+    rate_limit: int = 5
+    rate_window_seconds: int = 60
+
+    def ttl(self, requested: int | None) -> timedelta:
+        seconds = self.default_ttl_seconds if requested is None else requested
+        return timedelta(seconds=min(max(seconds, self.min_ttl_seconds), self.max_ttl_seconds))
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+class Member(Frozen):
+    table_id: str
+    assignment_id: str
+
+
+class TableChange(Frozen):
+    """A booking's table set after a command, as every assignment event records it."""
+
+    booking_id: str
+    requested: tuple[str, ...]
+    tables: tuple[str, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    members: tuple[Member, ...]
+    window: Window
+    zone_id: str | None
+    merge_group_id: str | None
+    status: BookingStatus
+    idempotency_key: str | None
+    key_derived: bool = False
+    hold_id: str | None = None
+    source: ChangeSource
+
+
+class BookingState(Frozen):
+    booking_id: str
+    party_size: int
+    start_at: AwareDatetime
+    window: Window
+    service: str
+    fallback: bool
+    clamped: bool
+    status: BookingStatus = "pending"
+    tables: tuple[str, ...] = ()
+    members: tuple[Member, ...] = ()
+    zone_id: str | None = None
+    merge_group_id: str | None = None
+    last_change_version: int = 0
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_STATUSES
+
+
+class HoldState(Frozen):
+    hold_id: str
+    booking_id: str
+    tables: tuple[str, ...]
+    zone_id: str | None
+    window: Window
+    placed_at: AwareDatetime
+    expires_at: AwareDatetime
+    actor_id: str
+    source: HoldSource
+    status: HoldStatus = "live"
+    policy_version: str | None
+    zone_ids: tuple[str, ...] | None
+    adjacency: AdjacencySnapshot | None
+    table_facts: dict[str, TableFacts] | None
+    adjacency_required: bool | None
+    relaxations: tuple[str, ...] = ()
+
+    def is_live(self, now: datetime) -> bool:
+        """Live = not consumed, released or expired; expired means ``now >= expires_at``."""
+        return self.status == "live" and now < self.expires_at
+
+    def missing_metadata(self) -> list[str]:
+        return [name for name in HOLD_METADATA_FIELDS if getattr(self, name) is None]
+
+
+class IdempotencyRecord(Frozen):
+    key: str
+    derived: bool
+    requested: tuple[str, ...]
+    change: TableChange
+    version: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an assignment command did: the booking after it, and the change (None: no-op)."""
+
+    booking: BookingState
+    change: TableChange | None
+    replayed: bool = False
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+class DayEvent(DomainEvent):
+    def apply(self, aggregate: TableAssignments) -> None:
+        raise NotImplementedError
+
+    def mutate(self, aggregate: Any) -> Any:
+        result = super().mutate(aggregate)
+        aggregate.seen_commands.add(self.command_id)
+        return result
+
+
+class ServiceDayOpened(CreationEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.ServiceDayOpened"
+
+    restaurant_id: str
+    service_date: date
+
+    def create(self) -> TableAssignments:
+        day = TableAssignments(self.originator_id, self.restaurant_id, self.service_date)
+        day.seen_commands.add(self.command_id)
+        return day
+
+
+class BookingRegistered(DayEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.BookingRegistered"
+
+    booking_id: str
+    party_size: int = Field(ge=1)
+    start_at: AwareDatetime
+    window: Window
+    service: str
+    fallback: bool
+    clamped: bool
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        aggregate.bookings[self.booking_id] = BookingState(
+            booking_id=self.booking_id,
+            party_size=self.party_size,
+            start_at=self.start_at,
+            window=self.window,
+            service=self.service,
+            fallback=self.fallback,
+            clamped=self.clamped,
+        )
+
+
+class HoldPlaced(DayEvent):
+    """Version 2 added ``table_facts`` and ``adjacency_required`` to the snapshot; holds
+    stored as version 1 lack them and cannot be confirmed (``HOLD_METADATA_INCOMPLETE``)."""
+
+    TOPIC: ClassVar[str] = "seatledger.assignments.HoldPlaced"
+    class_version: ClassVar[int] = 2
+
+    hold_id: str
+    booking_id: str
+    tables: tuple[str, ...]
+    zone_id: str | None
+    window: Window
+    expires_at: AwareDatetime
+    source: HoldSource
+    replaces_hold_id: str | None = None
+    policy_version: str | None
+    zone_ids: tuple[str, ...] | None
+    adjacency: AdjacencySnapshot | None
+    table_facts: dict[str, TableFacts] | None
+    adjacency_required: bool | None
+    relaxations: tuple[str, ...] = ()
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("table_facts", None)
+        state.setdefault("adjacency_required", None)
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        aggregate.holds[self.hold_id] = HoldState(
+            hold_id=self.hold_id,
+            booking_id=self.booking_id,
+            tables=self.tables,
+            zone_id=self.zone_id,
+            window=self.window,
+            placed_at=self.timestamp,
+            expires_at=self.expires_at,
+            actor_id=self.actor_id,
+            source=self.source,
+            policy_version=self.policy_version,
+            zone_ids=self.zone_ids,
+            adjacency=self.adjacency,
+            table_facts=self.table_facts,
+            adjacency_required=self.adjacency_required,
+            relaxations=self.relaxations,
+        )
+
+
+class HoldExtended(DayEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.HoldExtended"
+
+    hold_id: str
+    expires_at: AwareDatetime
+    previous_expires_at: AwareDatetime
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        hold = aggregate.holds[self.hold_id]
+        aggregate.holds[self.hold_id] = hold.model_copy(update={"expires_at": self.expires_at})
+
+
+class HoldReleased(DayEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.HoldReleased"
+
+    hold_id: str
+    booking_id: str
+    reason: ReleaseReason
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        hold = aggregate.holds[self.hold_id]
+        aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "released"})
+
+
+class HoldExpired(DayEvent):
+    """Recorded by the sweeper for the audit trail; expiry itself is ``now >= expires_at``."""
+
+    TOPIC: ClassVar[str] = "seatledger.assignments.HoldExpired"
+
+    hold_id: str
+    booking_id: str
+    expires_at: AwareDatetime
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        hold = aggregate.holds[self.hold_id]
+        aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "expired"})
+
+
+class ChangeEvent(DayEvent):
+    """An event that sets a booking's table set."""
+
+    change: TableChange
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        aggregate.record_change(self)
+
+
+class TablesAssigned(ChangeEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.TablesAssigned"
+
+    replace: bool = False
+
+
+class DriftRecovery(Frozen):
+    """Set on the confirm that succeeded after drift in the same automated run."""
+
+    kind: DriftKind
+    attempt: int
+    stale_hold_id: str
+
+
+class HoldConfirmed(ChangeEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.HoldConfirmed"
+
+    hold_id: str
+    hold_tables: tuple[str, ...]
+    zone_id: str | None
+    expires_at: AwareDatetime
+    recovered_drift: DriftRecovery | None = None
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        hold = aggregate.holds[self.hold_id]
+        aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "consumed"})
+        aggregate.record_change(self)
+
+
+class TablesUnassigned(ChangeEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.TablesUnassigned"
+
+
+class BookingClosed(DayEvent):
+    TOPIC: ClassVar[str] = "seatledger.assignments.BookingClosed"
+
+    booking_id: str
+    status: ClosedStatus
+    change: TableChange | None
+    released_holds: tuple[str, ...]
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        for hold_id in self.released_holds:
+            hold = aggregate.holds[hold_id]
+            aggregate.holds[hold_id] = hold.model_copy(update={"status": "released"})
+        if self.change is not None:
+            aggregate.record_change(self)
+        booking = aggregate.bookings[self.booking_id]
+        aggregate.bookings[self.booking_id] = booking.model_copy(update={"status": self.status})
+
+
+class PolicyDriftDetected(DayEvent):
+    """A confirm rejected for drift. Recorded so audits see it and the outbox can publish
+    ``capacity.policy.drift``; ``first_in_run`` marks the one drift message of a run."""
+
+    TOPIC: ClassVar[str] = "seatledger.assignments.PolicyDriftDetected"
+
+    booking_id: str
+    hold_id: str
+    kind: DriftKind
+    details: dict[str, Any]
+    attempt: int = Field(ge=1)
+    automated: bool = False
+    first_in_run: bool = True
+
+    def apply(self, aggregate: TableAssignments) -> None:
+        aggregate.command_drifts[self.command_id] = self
+
+
+DAY_EVENTS: tuple[type[DomainEvent], ...] = (
+    ServiceDayOpened,
+    BookingRegistered,
+    HoldPlaced,
+    HoldExtended,
+    HoldReleased,
+    HoldExpired,
+    TablesAssigned,
+    HoldConfirmed,
+    TablesUnassigned,
+    BookingClosed,
+    PolicyDriftDetected,
+)
+
+
+# --- aggregate ------------------------------------------------------------------------------
+
+
+class TableAssignments(Aggregate):
+    """Bookings, holds and assignments of one restaurant on one service date."""
+
+    EVENTS: ClassVar[tuple[type[DomainEvent], ...]] = DAY_EVENTS
+
+    def __init__(self, aggregate_id: UUID, restaurant_id: str, service_date: date) -> None:
+        super().__init__(aggregate_id)
+        self.restaurant_id = restaurant_id
+        self.service_date = service_date
+        self.bookings: dict[str, BookingState] = {}
+        self.holds: dict[str, HoldState] = {}
+        self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.seen_commands: set[str] = set()
+        self.command_changes: dict[str, TableChange] = {}
+        self.command_drifts: dict[str, PolicyDriftDetected] = {}
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        restaurant_id: str,
+        service_date: date,
+        stamp: Stamp,
+    ) -> TableAssignments:
+        return cls._start(
+            ServiceDayOpened(
+                originator_id=day_id(restaurant_id, service_date),
+                originator_version=1,
+                timestamp=stamp.now,
+                command_id=stamp.command_id,
+                actor_id=stamp.actor_id,
+                restaurant_id=restaurant_id,
+                service_date=service_date,
+            )
+        )
+
+    # --- state helpers used by apply ---
+
+    def record_change(self, event: ChangeEvent | BookingClosed) -> None:
+        change = event.change
+        assert change is not None
+        booking = self.bookings[change.booking_id]
+        self.bookings[change.booking_id] = booking.model_copy(
+            update={
+                "tables": change.tables,
+                "members": change.members,
+                "zone_id": change.zone_id,
+                "merge_group_id": change.merge_group_id,
+                "status": change.status,
+                "last_change_version": event.originator_version,
+            }
+        )
+        if change.idempotency_key is not None:
+            self.idempotency[(change.booking_id, change.idempotency_key)] = IdempotencyRecord(
+                key=change.idempotency_key,
+                derived=change.key_derived,
+                requested=change.requested,
+                change=change,
+                version=event.originator_version,
+            )
+        self.command_changes[event.command_id] = change
+
+    # --- queries ---
+
+    def booking(self, booking_id: str) -> BookingState:
+        try:
+            return self.bookings[booking_id]
+        except KeyError:
+            raise NotFoundError(
+                ErrorCode.BOOKING_NOT_FOUND,
+                f"booking {booking_id} not found in restaurant {self.restaurant_id}",
+                details={"restaurant_id": self.restaurant_id, "booking_id": booking_id},
+            ) from None
+
+    def hold(self, hold_id: str) -> HoldState:
+        try:
+            return self.holds[hold_id]
+        except KeyError:
+            raise NotFoundError(
+                ErrorCode.HOLD_NOT_FOUND,
+                f"hold {hold_id} not found",
+                details={"hold_id": hold_id},
+            ) from None
+
+    def assignment_conflicts(
+        self, window: Window, tables: tuple[str, ...], exclude_booking: str
+    ) -> list[dict[str, Any]]:
+        wanted = set(tables)
+        blocking = []
+        for other in self.bookings.values():
+            if other.booking_id == exclude_booking or not other.tables:
+                continue
+            shared = wanted.intersection(other.tables)
+            if shared and other.window.overlaps(window):
+                blocking.append(
+                    {
+                        "booking_id": other.booking_id,
+                        "tables": sorted(shared),
+                        "window": other.window.canonical(),
+                    }
+                )
+        return sorted(blocking, key=lambda item: item["booking_id"])
+
+    def hold_conflicts(
+        self, window: Window, tables: tuple[str, ...], exclude_booking: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        wanted = set(tables)
+        blocking = []
+        for hold in self.holds.values():
+            if hold.booking_id == exclude_booking or not hold.is_live(now):
+                continue
+            shared = wanted.intersection(hold.tables)
+            if shared and hold.window.overlaps(window):
+                blocking.append(
+                    {
+                        "hold_id": hold.hold_id,
+                        "booking_id": hold.booking_id,
+                        "tables": sorted(shared),
+                        "window": hold.window.canonical(),
+                        "expires_at": utc_instant(hold.expires_at),
+                    }
+                )
+        return sorted(blocking, key=lambda item: item["hold_id"])
+
+    def live_holds(self, now: datetime) -> list[HoldState]:
+        return [hold for hold in self.holds.values() if hold.is_live(now)]
+
+    def drift_of_command(self, command_id: str) -> PolicyDriftError | None:
+        recorded = self.command_drifts.get(command_id)
+        if recorded is None:
+            return None
+        return PolicyDriftError(
+            recorded.kind,
+            f"hold {recorded.hold_id} is stale ({recorded.kind} changed since it was placed)",
+            details={k: v for k, v in recorded.details.items() if k != "kind"},
+        )
+
+    # --- commands: bookings ---
+
+    def register_booking(
+        self,
+        *,
+        booking_id: str,
+        party_size: int,
+        block: BlockWindow,
+        stamp: Stamp,
+    ) -> BookingState:
+        existing = self.bookings.get(booking_id)
+        if existing is not None:
+            same = (
+                existing.party_size == party_size
+                and existing.window == block.window
+                and existing.service == block.service
+            )
+            if same:
+                return existing
+            raise AlreadyExistsError(
+                ErrorCode.BOOKING_EXISTS,
+                f"booking {booking_id} is already registered with other details",
+                details={
+                    "booking_id": booking_id,
+                    "party_size": existing.party_size,
+                    "window": existing.window.canonical(),
+                },
+            )
+        self._trigger(
+            BookingRegistered,
+            stamp,
+            booking_id=booking_id,
+            party_size=party_size,
+            start_at=block.start_at,
+            window=block.window,
+            service=block.service,
+            fallback=block.fallback,
+            clamped=block.clamped,
+        )
+        return self.bookings[booking_id]
+
+    def close_booking(
+        self,
+        *,
+        booking_id: str,
+        status: ClosedStatus,
+        stamp: Stamp,
+    ) -> Outcome:
+        booking = self.booking(booking_id)
+        if stamp.command_id in self.seen_commands or booking.status == status:
+            return Outcome(
+                booking=booking, change=self.command_changes.get(stamp.command_id), replayed=True
+            )
+        if booking.is_closed:
+            raise AllocationError(
+                ErrorCode.BOOKING_CLOSED,
+                f"booking {booking_id} is already {booking.status}",
+                details={"booking_id": booking_id, "status": booking.status},
+            )
+        released = tuple(
+            sorted(
+                hold.hold_id
+                for hold in self.holds.values()
+                if hold.booking_id == booking_id and hold.status == "live"
+            )
+        )
+        change = None
+        if booking.tables:
+            change = self._change(
+                booking,
+                (),
+                requested=(),
+                zone_id=None,
+                key=None,
+                derived=False,
+                hold_id=None,
+                source="cancel",
+                status=status,
+            )
+        self._trigger(
+            BookingClosed,
+            stamp,
+            booking_id=booking_id,
+            status=status,
+            change=change,
+            released_holds=released,
+        )
+        return Outcome(booking=self.bookings[booking_id], change=change)
+
+    # --- commands: holds ---
+
+    def place_hold(
+        self,
+        *,
+        booking_id: str,
+        tables: tuple[str, ...],
+        floor: FloorView,
+        rules: HoldRules,
+        stamp: Stamp,
+        ttl_seconds: int | None = None,
+        require_adjacency: bool | None = None,
+        replaces_hold_id: str | None = None,
+        source: HoldSource = "manual",
+        relaxations: tuple[str, ...] = (),
+    ) -> HoldState:
+        hold_id = derive_hold_id(self.id, stamp.command_id)
+        if hold_id in self.holds:
+            return self.holds[hold_id]
+        booking = self._open_booking(booking_id)
+
+        replaced: HoldState | None = None
+        if replaces_hold_id is not None:
+            replaced = self.hold(replaces_hold_id)
+            if replaced.booking_id != booking_id:
+                raise HoldError(
+                    ErrorCode.HOLD_BOOKING_MISMATCH,
+                    f"hold {replaces_hold_id} belongs to another booking",
+                    details={"hold_id": replaces_hold_id, "booking_id": booking_id},
+                )
+
+        self._check_rate_limit(booking_id, stamp.actor_id, rules, stamp.now)
+        required = (
+            floor.policy.requires_adjacency(booking.party_size)
+            if require_adjacency is None
+            else require_adjacency
+        )
+        selection = self._check_allocation(
+            floor, booking, tables, replace=False, require_adjacency=required, now=stamp.now
+        )
+        snapshot = floor.snapshot(selection.requested)
+        self._trigger(
+            HoldPlaced,
+            stamp,
+            hold_id=hold_id,
+            booking_id=booking_id,
+            tables=selection.requested,
+            zone_id=selection.zone_id,
+            window=booking.window,
+            expires_at=stamp.now + rules.ttl(ttl_seconds),
+            source=source,
+            replaces_hold_id=replaces_hold_id,
+            policy_version=snapshot.policy_version,
+            zone_ids=snapshot.zone_ids,
+            adjacency=snapshot.adjacency,
+            table_facts=snapshot.tables,
+            adjacency_required=required,
+            relaxations=relaxations,
+        )
+        if replaced is not None and replaced.status == "live":
+            self._trigger(
+                HoldReleased,
+                stamp,
+                hold_id=replaced.hold_id,
+                booking_id=booking_id,
+                reason="replaced",
+            )
+        return self.holds[hold_id]
+
+    def extend_hold(
+        self,
+        *,
+        hold_id: str,
+        rules: HoldRules,
+        stamp: Stamp,
+        actor_role: ActorRole,
+        ttl_seconds: int | None = None,
+    ) -> tuple[HoldState, bool]:
+        """Returns the hold and whether it was extended (an earlier expiry is a no-op)."""
+        hold = self.hold(hold_id)
+        if stamp.command_id in self.seen_commands:
+            return hold, False
+        self._check_hold_actor(hold, stamp.actor_id, actor_role, "extend")
+        self._check_hold_usable(hold, stamp.now)
+        expires_at = stamp.now + rules.ttl(ttl_seconds)
+        if expires_at <= hold.expires_at:
+            return hold, False
+        self._trigger(
+            HoldExtended,
+            stamp,
+            hold_id=hold_id,
+            expires_at=expires_at,
+            previous_expires_at=hold.expires_at,
+        )
+        return self.holds[hold_id], True
+
+    def release_hold(
+        self,
+        *,
+        hold_id: str,
+        stamp: Stamp,
+        actor_role: ActorRole,
+        reason: ReleaseReason = "released",
+    ) -> tuple[bool, str]:
+        """Returns whether the hold was released, and its status otherwise."""
+        hold = self.holds.get(hold_id)
+        if hold is None:
+            return False, "unknown"
+        if hold.status != "live":
+            return False, hold.status
+        if stamp.now >= hold.expires_at:
+            return False, "expired"
+        self._check_hold_actor(hold, stamp.actor_id, actor_role, "release")
+        self._trigger(
+            HoldReleased,
+            stamp,
+            hold_id=hold_id,
+            booking_id=hold.booking_id,
+            reason=reason,
+        )
+        return True, "released"
+
+    def expire_holds(self, *, stamp: Stamp) -> list[str]:
+        """The sweeper: record an expiry event for every hold past its expiry."""
+        expired = sorted(
+            hold.hold_id
+            for hold in self.holds.values()
+            if hold.status == "live" and stamp.now >= hold.expires_at
+        )
+        for hold_id in expired:
+            hold = self.holds[hold_id]
+            self._trigger(
+                HoldExpired,
+                stamp,
+                hold_id=hold_id,
+                booking_id=hold.booking_id,
+                expires_at=hold.expires_at,
+            )
+        return expired
+
+    # --- commands: assignments ---
+
+    def confirm_hold(
+        self,
+        *,
+        booking_id: str,
+        hold: HoldState,
+        idempotency_key: str | None,
+        floor: FloorView,
+        stamp: Stamp,
+        attempt: int = 1,
+        automated: bool = False,
+        first_drift_in_run: bool = True,
+        recovered_drift: DriftRecovery | None = None,
+    ) -> Outcome:
+        """Checks 1 and 5-10 of domain.md section 6 (2-4 need other aggregates: the
+        application does them first). A drift rejection records an event before raising;
+        the raised error's ``recorded`` flag tells the caller to save it."""
+        replay = self.replay_confirm(
+            booking_id=booking_id,
+            command_id=stamp.command_id,
+            idempotency_key=idempotency_key,
+            hold=hold,
+            floor=floor,
+        )
+        if replay is not None:
+            return replay
+        booking = self.booking(booking_id)
+        key, derived = self._key(
+            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
+        )
+
+        missing = hold.missing_metadata()
+        if missing:
+            raise HoldError(
+                ErrorCode.HOLD_METADATA_INCOMPLETE,
+                f"hold {hold.hold_id} lacks snapshot metadata: {', '.join(missing)}",
+                details={"hold_id": hold.hold_id, "missing": missing},
+            )
+        if hold.booking_id != booking_id:
+            raise HoldError(
+                ErrorCode.HOLD_BOOKING_MISMATCH,
+                f"hold {hold.hold_id} was placed for another booking",
+                details={"hold_id": hold.hold_id, "booking_id": booking_id},
+            )
+        if not hold.tables:
+            raise HoldError(
+                ErrorCode.HOLD_EMPTY,
+                f"hold {hold.hold_id} has no tables",
+                details={"hold_id": hold.hold_id},
+            )
+        self._check_hold_usable(hold, stamp.now)
+
+        assert hold.policy_version is not None and hold.adjacency is not None
+        assert hold.table_facts is not None and hold.adjacency_required is not None
+        drift = detect_drift(
+            hold_id=hold.hold_id,
+            tables=hold.tables,
+            policy_version=hold.policy_version,
+            adjacency=hold.adjacency,
+            table_facts=hold.table_facts,
+            floor=floor,
+        )
+        if drift is not None:
+            self._trigger(
+                PolicyDriftDetected,
+                stamp,
+                booking_id=booking_id,
+                hold_id=hold.hold_id,
+                kind=drift.kind,
+                details={k: v for k, v in drift.details.items() if k != "kind"},
+                attempt=attempt,
+                automated=automated,
+                first_in_run=first_drift_in_run,
+            )
+            drift.recorded = True
+            raise drift
+
+        selection = self._check_allocation(
+            floor,
+            booking,
+            hold.tables,
+            replace=False,
+            require_adjacency=hold.adjacency_required,
+            now=stamp.now,
+        )
+        change = self._change(
+            booking,
+            selection.resulting,
+            requested=selection.requested,
+            zone_id=selection.zone_id,
+            key=key,
+            derived=derived,
+            hold_id=hold.hold_id,
+            source="auto" if hold.source == "auto" else "hold",
+        )
+        self._trigger(
+            HoldConfirmed,
+            stamp,
+            change=change,
+            hold_id=hold.hold_id,
+            hold_tables=hold.tables,
+            zone_id=selection.zone_id,
+            expires_at=hold.expires_at,
+            recovered_drift=recovered_drift,
+        )
+        return Outcome(booking=self.bookings[booking_id], change=change)
+
+    def replay_confirm(
+        self,
+        *,
+        booking_id: str,
+        command_id: str,
+        idempotency_key: str | None,
+        hold: HoldState | None,
+        floor: FloorView,
+    ) -> Outcome | None:
+        """Confirm check 1: the original result of an identical earlier confirm, even if
+        the hold is gone; ``IDEMPOTENCY_MISMATCH`` if the key confirmed other tables."""
+        replay = self._command_replay(command_id, booking_id)
+        if replay is not None:
+            return replay
+        booking = self.booking(booking_id)
+        if hold is None:
+            if idempotency_key is None:
+                return None  # no key to look up without the hold's table set
+            return self._idempotent_replay(booking, idempotency_key, False, None)
+        key, derived = self._key(
+            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
+        )
+        return self._idempotent_replay(booking, key, derived, hold.tables)
+
+    def assign_tables(
+        self,
+        *,
+        booking_id: str,
+        tables: tuple[str, ...],
+        floor: FloorView,
+        stamp: Stamp,
+        idempotency_key: str | None = None,
+        replace: bool = False,
+        require_adjacency: bool | None = None,
+    ) -> Outcome:
+        replay = self._command_replay(stamp.command_id, booking_id)
+        if replay is not None:
+            return replay
+        booking = self.booking(booking_id)
+        requested = sorted_unique(tables)
+        key, derived = self._key(idempotency_key, booking, requested, floor.policy_version)
+        replay = self._idempotent_replay(booking, key, derived, requested)
+        if replay is not None:
+            return replay
+        booking = self._open_booking(booking_id)
+        required = (
+            floor.policy.requires_adjacency(booking.party_size)
+            if require_adjacency is None
+            else require_adjacency
+        )
+        selection = self._check_allocation(
+            floor, booking, requested, replace=replace, require_adjacency=required, now=stamp.now
+        )
+        if selection.resulting == booking.tables:
+            return Outcome(booking=booking, change=None)
+        change = self._change(
+            booking,
+            selection.resulting,
+            requested=selection.requested,
+            zone_id=selection.zone_id,
+            key=key,
+            derived=derived,
+            hold_id=None,
+            source="manual",
+        )
+        self._trigger(
+            TablesAssigned,
+            stamp,
+            change=change,
+            replace=replace,
+        )
+        return Outcome(booking=self.bookings[booking_id], change=change)
+
+    def unassign_tables(
+        self,
+        *,
+        booking_id: str,
+        tables: tuple[str, ...] | None,
+        stamp: Stamp,
+    ) -> Outcome:
+        """Remove some (or, with ``tables=None``, all) of a booking's tables. Tables the
+        booking does not have are ignored; if nothing is removed, nothing is written."""
+        replay = self._command_replay(stamp.command_id, booking_id)
+        if replay is not None:
+            return replay
+        booking = self.booking(booking_id)
+        removing = set(booking.tables if tables is None else tables) & set(booking.tables)
+        if not removing:
+            return Outcome(booking=booking, change=None)
+        remaining = tuple(t for t in booking.tables if t not in removing)
+        change = self._change(
+            booking,
+            remaining,
+            requested=sorted_unique(removing),
+            zone_id=booking.zone_id if remaining else None,
+            key=None,
+            derived=False,
+            hold_id=None,
+            source="unassign",
+        )
+        self._trigger(TablesUnassigned, stamp, change=change)
+        return Outcome(booking=self.bookings[booking_id], change=change)
+
+    # --- internals ---
+
+    def _open_booking(self, booking_id: str) -> BookingState:
+        booking = self.booking(booking_id)
+        if booking.is_closed:
+            raise AllocationError(
+                ErrorCode.BOOKING_CLOSED,
+                f"booking {booking_id} is {booking.status}",
+                details={"booking_id": booking_id, "status": booking.status},
+            )
+        return booking
+
+    def _key(
+        self,
+        given: str | None,
+        booking: BookingState,
+        tables: tuple[str, ...],
+        policy_version: str,
+    ) -> tuple[str, bool]:
+        if given is not None:
+            return given, False
+        return (
+            derive_idempotency_key(
+                self.restaurant_id, booking.booking_id, tables, booking.window, policy_version
+            ),
+            True,
+        )
+
+    def _command_replay(self, command_id: str, booking_id: str) -> Outcome | None:
+        """A command re-sent with the same command id (e.g. after a lost reply)."""
+        if command_id not in self.seen_commands:
+            return None
+        drift = self.drift_of_command(command_id)
+        if drift is not None:
+            raise drift
+        change = self.command_changes.get(command_id)
+        booking = self.booking(change.booking_id if change else booking_id)
+        return Outcome(booking=booking, change=change, replayed=True)
+
+    def _idempotent_replay(
+        self,
+        booking: BookingState,
+        key: str,
+        derived: bool,
+        requested: tuple[str, ...] | None,
+    ) -> Outcome | None:
+        """Same key and table set: the original result. A caller's key is bound for good;
+        a derived key only while the booking still has the state it produced.
+        ``requested=None`` (the hold is unknown) matches any recorded table set."""
+        record = self.idempotency.get((booking.booking_id, key))
+        if record is None:
+            return None
+        if requested is not None and record.requested != sorted_unique(requested):
+            raise IdempotencyMismatchError(
+                f"idempotency key {key!r} was used for booking {booking.booking_id} "
+                "with another table set",
+                details={
+                    "booking_id": booking.booking_id,
+                    "idempotency_key": key,
+                    "original_tables": list(record.requested),
+                    "requested_tables": list(sorted_unique(requested)),
+                },
+            )
+        if derived and record.version != booking.last_change_version:
+            return None
+        return Outcome(booking=booking, change=record.change, replayed=True)
+
+    def _check_rate_limit(
+        self, booking_id: str, actor_id: str, rules: HoldRules, now: datetime
+    ) -> None:
+        since = now - timedelta(seconds=rules.rate_window_seconds)
+        recent = [
+            hold
+            for hold in self.holds.values()
+            if hold.booking_id == booking_id
+            and hold.actor_id == actor_id
+            and hold.placed_at > since
+        ]
+        if len(recent) >= rules.rate_limit:
+            oldest = min(hold.placed_at for hold in recent)
+            raise HoldError(
+                ErrorCode.HOLD_RATE_LIMITED,
+                f"{actor_id} placed {len(recent)} holds for booking {booking_id} "
+                f"in the last {rules.rate_window_seconds} s",
+                details={
+                    "booking_id": booking_id,
+                    "actor_id": actor_id,
+                    "limit": rules.rate_limit,
+                    "window_seconds": rules.rate_window_seconds,
+                    "retry_at": utc_instant(oldest + timedelta(seconds=rules.rate_window_seconds)),
+                },
+            )
+
+    @staticmethod
+    def _check_hold_actor(hold: HoldState, actor_id: str, role: ActorRole, action: str) -> None:
+        if hold.actor_id != actor_id and role not in ("manager", "system"):
+            raise HoldError(
+                ErrorCode.HOLD_FORBIDDEN,
+                f"only {hold.actor_id} or a manager may {action} hold {hold.hold_id}",
+                details={"hold_id": hold.hold_id, "actor_id": actor_id, "action": action},
+            )
+
+    @staticmethod
+    def _check_hold_usable(hold: HoldState, now: datetime) -> None:
+        if hold.status in ("consumed", "released"):
+            raise HoldError(
+                ErrorCode.HOLD_NOT_ACTIVE,
+                f"hold {hold.hold_id} was already {hold.status}",
+                details={"hold_id": hold.hold_id, "status": hold.status},
+            )
+        if hold.status == "expired" or now >= hold.expires_at:
+            raise HoldError(
+                ErrorCode.HOLD_EXPIRED,
+                f"hold {hold.hold_id} expired at {utc_instant(hold.expires_at)}",
+                details={
+                    "hold_id": hold.hold_id,
+                    "expires_at": utc_instant(hold.expires_at),
+                    "now": utc_instant(now),
+                },
+            )
+
+    def _check_allocation(
+        self,
+        floor: FloorView,
+        booking: BookingState,
+        tables: tuple[str, ...],
+        *,
+        replace: bool,
+        require_adjacency: bool,
+        now: datetime,
+    ) -> Selection:
+        selection = check_selection(
+            floor,
+            party_size=booking.party_size,
+            requested=tables,
+            current=booking.tables,
+            current_zone=booking.zone_id,
+            replace=replace,
+            require_adjacency=require_adjacency,
+        )
+        conflicts = self.assignment_conflicts(
+            booking.window, selection.requested, booking.booking_id
+        )
+        if conflicts:
+            raise AllocationError(
+                ErrorCode.ASSIGNMENT_CONFLICT,
+                f"table(s) {', '.join(sorted({t for c in conflicts for t in c['tables']}))} "
+                f"are assigned to booking(s) "
+                f"{', '.join(c['booking_id'] for c in conflicts)} in an overlapping window",
+                details={"conflicts": conflicts, "window": booking.window.canonical()},
+            )
+        holds = self.hold_conflicts(booking.window, selection.requested, booking.booking_id, now)
+        if holds:
+            raise HoldError(
+                ErrorCode.HOLD_CONFLICT,
+                f"live hold(s) {', '.join(h['hold_id'] for h in holds)} of other bookings "
+                "overlap on these tables",
+                details={"holds": holds, "window": booking.window.canonical()},
+            )
+        return selection
+
+    def _change(
+        self,
+        booking: BookingState,
+        resulting: tuple[str, ...],
+        *,
+        requested: tuple[str, ...],
+        zone_id: str | None,
+        key: str | None,
+        derived: bool,
+        hold_id: str | None,
+        source: ChangeSource,
+        status: BookingStatus | None = None,
+    ) -> TableChange:
+        """The booking's next table set, with ids derived from the next event position."""
+        position = str(self.version + 1)
+        kept = {member.table_id: member.assignment_id for member in booking.members}
+        members = tuple(
+            Member(
+                table_id=t,
+                assignment_id=kept.get(t)
+                or str(derive_id("assignment", str(self.id), position, booking.booking_id, t)),
+            )
+            for t in resulting
+        )
+        merge_group_id = None
+        if len(resulting) > 1:
+            merge_group_id = booking.merge_group_id or str(
+                derive_id("merge-group", str(self.id), position, booking.booking_id)
+            )
+        return TableChange(
+            booking_id=booking.booking_id,
+            requested=requested,
+            tables=resulting,
+            added=tuple(t for t in resulting if t not in booking.tables),
+            removed=tuple(t for t in booking.tables if t not in resulting),
+            members=members,
+            window=booking.window,
+            zone_id=zone_id if resulting else None,
+            merge_group_id=merge_group_id,
+            status=status or ("confirmed" if resulting else "pending"),
+            idempotency_key=key,
+            key_derived=derived,
+            hold_id=hold_id,
+            source=source,
+        )
