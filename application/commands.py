@@ -9,7 +9,6 @@ kind becomes ``INVALID_INPUT`` with the offending fields in the details.
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -163,4 +162,23 @@ class UnassignTables(BookingCommand):
     table_ids: list[Id] | None = None
 
 
-CloseStatus = Literal["cancelled", "no_show", "completed"]
+#: Which service method runs which command (``AssignmentService.execute`` dispatches on it).
+COMMAND_METHODS: dict[type[Command], str] = {
+    CreateRestaurant: "create_restaurant",
+    DefineZone: "define_zone",
+    DefineTable: "define_table",
+    LinkTables: "link_tables",
+    UnlinkTables: "unlink_tables",
+    ChangePolicy: "change_policy",
+    RegisterBooking: "register_booking",
+    CancelBooking: "cancel_booking",
+    MarkNoShow: "mark_no_show",
+    CompleteBooking: "complete_booking",
+    PlaceHold: "place_hold",
+    ExtendHold: "extend_hold",
+    ReleaseHold: "release_hold",
+    ExpireHolds: "expire_holds",
+    ConfirmHold: "confirm_hold",
+    AssignTables: "assign_tables",
+    UnassignTables: "unassign_tables",
+}

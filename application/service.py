@@ -29,9 +29,11 @@ from pydantic import BaseModel, ValidationError
 
 from application.clock import Clock, SystemClock
 from application.commands import (
+    COMMAND_METHODS,
     AssignTables,
     CancelBooking,
     ChangePolicy,
+    Command,
     CompleteBooking,
     ConfirmHold,
     CreateRestaurant,
@@ -571,6 +573,19 @@ class AssignmentService(Application[UUID]):
             return self._assignment_result(command.restaurant_id, outcome)
 
         return self._run(act)
+
+    # --- generic dispatch ---
+
+    def execute(self, command: Command) -> Any:
+        """Run any command model through its service method (for message-driven callers,
+        the scenario helper and the CLI)."""
+        method_name = COMMAND_METHODS.get(type(command))
+        if method_name is None:
+            raise InvalidInputError(
+                f"{type(command).__name__} is not a seatledger command",
+                details={"errors": [{"field": "(root)", "error": "unknown command type"}]},
+            )
+        return getattr(self, method_name)(command)
 
     # --- queries ---
 

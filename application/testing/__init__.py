@@ -1,0 +1,5 @@
+"""Test support for seatledger users: the scenario helper and a pytest plugin."""
+
+from application.testing.scenario import Scenario, ScenarioError
+
+__all__ = ["Scenario", "ScenarioError"]
