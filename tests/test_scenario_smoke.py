@@ -16,5 +16,6 @@ def test_hold_then_confirm(seatledger_scenario: Scenario) -> None:
         ConfirmHold(restaurant_id="r1", booking_id="b1", hold_id=placed.hold_id)
     )
     (event,) = s.then_events(HoldConfirmed)
+    assert isinstance(event, HoldConfirmed)
     assert event.change.tables == ("M1", "M2")
     assert s.result.status == "confirmed"
