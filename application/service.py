@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from uuid import UUID
 
@@ -50,15 +50,16 @@ from application.commands import (
     UnlinkTables,
 )
 from application.mapper import PydanticMapper
+from application.read_models import open_read_models, projection_runners
 from application.results import (
     AssignmentResult,
     BookingView,
     DayView,
     ExtendResult,
     HoldView,
+    Member,
     ReleaseResult,
     RestaurantView,
-    members_of_change,
 )
 from application.settings import Settings
 from application.telemetry import Telemetry
@@ -68,6 +69,7 @@ from domain.assignments import (
     HoldState,
     Outcome,
     TableAssignments,
+    TableChange,
     day_id,
 )
 from domain.directory import BookingIndex, HoldIndex, booking_index_id, hold_index_id
@@ -84,6 +86,11 @@ from domain.errors import (
 )
 from domain.layout import FloorLayout, FloorView, layout_id
 from domain.policy import block_window
+from domain.values import Window
+from projections.availability import Availability, AvailabilityQueries
+from projections.migrations import migrate
+from projections.queries import booking_members
+from projections.runner import BackgroundProjections, EventSource, PageRunner
 
 A = TypeVar("A", bound=Aggregate)
 C = TypeVar("C", bound=BaseModel)
@@ -230,8 +237,63 @@ class AssignmentService(Application[UUID]):
         self._cache_lock = threading.Lock()
         self._directory: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._floor_views: dict[str, FloorView] = {}
-        _prepare_storage(self.settings)
-        super().__init__(env=self.settings.eventsourcing_env())
+        self._background: BackgroundProjections | None = None
+        try:
+            _prepare_storage(self.settings)
+            super().__init__(env=self.settings.eventsourcing_env())
+            self._open_read_side()
+        except (PersistenceError, psycopg.Error, sqlite3.Error, OSError) as exc:
+            # a store that cannot be opened is reported once, here, as a typed error
+            store = _store_description(self.settings)
+            raise InfrastructureError(
+                ErrorCode.STORAGE_UNAVAILABLE,
+                f"cannot open the event store ({store}): {type(exc).__name__}",
+                details={
+                    "operation": "open",
+                    "persistence": self.settings.persistence,
+                    "store": store,
+                    "error": str(exc),
+                },
+            ) from exc
+
+    def _open_read_side(self) -> None:
+        self.read_models = open_read_models(self.settings)
+        if self.settings.migrate_on_start:
+            migrate(self.read_models)
+        self.event_source = EventSource(self.recorder, self.mapper)
+        self.projection_runners: list[PageRunner] = projection_runners(
+            self.read_models, self.event_source, self.telemetry, self.settings
+        )
+        self.availability = AvailabilityQueries(
+            self.read_models,
+            self.telemetry,
+            self._blocking_from_events,
+            statement_timeout_ms=self.settings.availability_statement_timeout_ms,
+        )
+        if self.settings.effective_projection_mode == "in_process":
+            self._background = BackgroundProjections(
+                self.projection_runners,
+                self.telemetry,
+                poll_interval=self.settings.projection_poll_seconds,
+            )
+            self._background.start()
+
+    def close(self) -> None:
+        background, self._background = getattr(self, "_background", None), None
+        if background is not None:
+            background.stop()
+        read_models = getattr(self, "read_models", None)
+        if read_models is not None:
+            read_models.close()
+        super().close()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Subclasses keep the store's name: the library names an application's tables and
+        its environment prefix after the class, so a subclass would open another store."""
+        explicit = "name" in cls.__dict__
+        super().__init_subclass__(**kwargs)
+        if not explicit:
+            cls.name = AssignmentService.name
 
     # --- eventsourcing hooks ---
 
@@ -472,7 +534,7 @@ class AssignmentService(Application[UUID]):
     ) -> AssignmentResult:
         restaurant_id, booking_id = command.restaurant_id, command.booking_id
 
-        def act(work: _UnitOfWork, now: datetime) -> AssignmentResult:
+        def act(work: _UnitOfWork, now: datetime) -> Outcome:
             floor = self._floor(work, restaurant_id)
             booking_index = self._booking_index(work, restaurant_id, booking_id)
             day = (
@@ -496,7 +558,7 @@ class AssignmentService(Application[UUID]):
                     floor=floor,
                 )
                 if replay is not None:
-                    return self._assignment_result(restaurant_id, replay)
+                    return replay
             # 2. the hold exists anywhere in the service
             if hold_index is None:
                 raise NotFoundError(
@@ -525,10 +587,10 @@ class AssignmentService(Application[UUID]):
                 stamp=Stamp(now, command.command_id, command.actor_id),
                 **automation,
             )
-            return self._assignment_result(restaurant_id, outcome)
+            return outcome
 
         try:
-            return self._run(act)
+            outcome = self._run(act)
         except PolicyDriftError as err:
             if err.recorded:
                 self.telemetry.emit(
@@ -541,10 +603,11 @@ class AssignmentService(Application[UUID]):
                     details=err.details,
                 )
             raise
+        return self._assignment_result(restaurant_id, outcome)
 
     @command_api(AssignTables)
     def assign_tables(self, command: AssignTables) -> AssignmentResult:
-        def act(work: _UnitOfWork, now: datetime) -> AssignmentResult:
+        def act(work: _UnitOfWork, now: datetime) -> Outcome:
             floor = self._floor(work, command.restaurant_id)
             day = self._booking_day(work, command.restaurant_id, command.booking_id)
             outcome = day.assign_tables(
@@ -556,13 +619,13 @@ class AssignmentService(Application[UUID]):
                 replace=command.replace,
                 require_adjacency=command.require_adjacency,
             )
-            return self._assignment_result(command.restaurant_id, outcome)
+            return outcome
 
-        return self._run(act)
+        return self._assignment_result(command.restaurant_id, self._run(act))
 
     @command_api(UnassignTables)
     def unassign_tables(self, command: UnassignTables) -> AssignmentResult:
-        def act(work: _UnitOfWork, now: datetime) -> AssignmentResult:
+        def act(work: _UnitOfWork, now: datetime) -> Outcome:
             self._floor(work, command.restaurant_id)
             day = self._booking_day(work, command.restaurant_id, command.booking_id)
             outcome = day.unassign_tables(
@@ -570,9 +633,9 @@ class AssignmentService(Application[UUID]):
                 tables=None if command.table_ids is None else tuple(command.table_ids),
                 stamp=Stamp(now, command.command_id, command.actor_id),
             )
-            return self._assignment_result(command.restaurant_id, outcome)
+            return outcome
 
-        return self._run(act)
+        return self._assignment_result(command.restaurant_id, self._run(act))
 
     # --- generic dispatch ---
 
@@ -632,6 +695,65 @@ class AssignmentService(Application[UUID]):
             holds=[HoldView.of(day, day.holds[h], now) for h in sorted(day.holds)],
         )
 
+    @query_api
+    def members(self, restaurant_id: str, booking_id: str) -> list[Member]:
+        """The booking's rows in the members read model (what other readers see)."""
+        return [
+            Member(
+                booking_id=row.booking_id,
+                table_id=row.table_id,
+                assignment_id=row.assignment_id,
+                start_at=datetime.fromisoformat(row.start_at),
+                end_at=datetime.fromisoformat(row.end_at),
+                merge_group_id=row.merge_group_id,
+            )
+            for row in booking_members(self.read_models, restaurant_id, booking_id)
+        ]
+
+    @query_api
+    def table_availability(
+        self,
+        restaurant_id: str,
+        table_id: str,
+        window: Window,
+        exclude_booking_id: str | None = None,
+    ) -> Availability:
+        """Whether a table is free of other bookings' assignments in ``window``, and which
+        path answered (database function, legacy scan, or the event store)."""
+        return self.availability.check(restaurant_id, table_id, window, exclude_booking_id)
+
+    def is_table_available(
+        self,
+        restaurant_id: str,
+        table_id: str,
+        window: Window,
+        exclude_booking_id: str | None = None,
+    ) -> bool:
+        return self.table_availability(
+            restaurant_id, table_id, window, exclude_booking_id
+        ).available
+
+    def catch_up_projections(self) -> int:
+        """Bring every read model up to date now (tests, tools); returns events applied."""
+        return sum(runner.catch_up() for runner in self.projection_runners)
+
+    def _blocking_from_events(
+        self, restaurant_id: str, table_id: str, window: Window, exclude: str | None
+    ) -> list[str]:
+        """Availability straight from the service days' events (read models missing)."""
+        floor = self._floor(_UnitOfWork(self), restaurant_id)
+        zone = floor.policy.zone
+        first = window.start.astimezone(zone).date()
+        last = window.end.astimezone(zone).date()
+        dates = {first - timedelta(days=1), first, last}
+        blocking: set[str] = set()
+        for service_date in sorted(dates):
+            day = self.load_day(restaurant_id, service_date)
+            if day is not None:
+                conflicts = day.assignment_conflicts(window, (table_id,), exclude or "")
+                blocking.update(conflict["booking_id"] for conflict in conflicts)
+        return sorted(blocking)
+
     def load_day(self, restaurant_id: str, service_date: date) -> TableAssignments | None:
         """The service day aggregate itself (read-only use: audits, tests, projections)."""
         found = self._load(day_id(restaurant_id, service_date))
@@ -666,6 +788,8 @@ class AssignmentService(Application[UUID]):
         pending = work.pending()
         if pending:
             self.save(*pending)
+            if self._background is not None:
+                self._background.catch_up()
 
     def _load(self, aggregate_id: UUID) -> Aggregate | None:
         try:
@@ -776,7 +900,7 @@ class AssignmentService(Application[UUID]):
         status: ClosedStatus,
         command: CancelBooking | MarkNoShow | CompleteBooking,
     ) -> AssignmentResult:
-        def act(work: _UnitOfWork, now: datetime) -> AssignmentResult:
+        def act(work: _UnitOfWork, now: datetime) -> Outcome:
             self._floor(work, restaurant_id)
             day = self._booking_day(work, restaurant_id, booking_id)
             outcome = day.close_booking(
@@ -784,9 +908,9 @@ class AssignmentService(Application[UUID]):
                 status=status,
                 stamp=Stamp(now, command.command_id, command.actor_id),
             )
-            return self._assignment_result(restaurant_id, outcome)
+            return outcome
 
-        return self._run(act)
+        return self._assignment_result(restaurant_id, self._run(act))
 
     def _assignment_result(self, restaurant_id: str, outcome: Outcome) -> AssignmentResult:
         booking, change = outcome.booking, outcome.change
@@ -819,8 +943,51 @@ class AssignmentService(Application[UUID]):
             source=change.source,
             changed=not outcome.replayed,
             replayed=outcome.replayed,
-            members=members_of_change(change),
+            members=self._visible_members(restaurant_id, change),
         )
+
+    def _visible_members(self, restaurant_id: str, change: TableChange) -> list[Member]:
+        """Read-your-writes: the booking's members as the read model shows them. If rows are
+        missing, re-read a bounded number of times, then return them with assignment id ""
+        (not yet visible; re-read later) and warn. Ids are never invented."""
+        expected = {member.table_id: member.assignment_id for member in change.members}
+        if not expected:
+            return []
+        retries = self.settings.read_your_writes_retries
+        visible: dict[str, str] = {}
+        for attempt in range(retries + 1):
+            rows = booking_members(self.read_models, restaurant_id, change.booking_id)
+            visible = {
+                row.table_id: row.assignment_id
+                for row in rows
+                if expected.get(row.table_id) == row.assignment_id
+            }
+            if len(visible) == len(expected):
+                break
+            if attempt < retries:
+                time.sleep(self.settings.read_your_writes_delay_ms / 1000)
+        missing = sorted(set(expected) - set(visible))
+        if missing:
+            self.telemetry.emit(
+                "assignments.rows_missing",
+                level=logging.WARNING,
+                message="[capacity.assignments] assignment rows missing",
+                restaurant_id=restaurant_id,
+                booking_id=change.booking_id,
+                table_ids=missing,
+                reads=retries + 1,
+            )
+        return [
+            Member(
+                booking_id=change.booking_id,
+                table_id=table_id,
+                assignment_id=visible.get(table_id, ""),
+                start_at=change.window.start,
+                end_at=change.window.end,
+                merge_group_id=change.merge_group_id,
+            )
+            for table_id in sorted(expected)
+        ]
 
     def _booking_not_found(self, restaurant_id: str, booking_id: str) -> NotFoundError:
         return NotFoundError(
@@ -846,6 +1013,18 @@ class AssignmentService(Application[UUID]):
             f"hold {hold_id} does not belong to restaurant {caller_restaurant}",
             details={"hold_id": hold_id, "restaurant_id": caller_restaurant},
         )
+
+
+def _store_description(settings: Settings) -> str:
+    """Where the event store is, for error messages (never the password)."""
+    if settings.persistence == "sqlite":
+        return f"sqlite {settings.sqlite_path}"
+    if settings.persistence == "postgres":
+        return (
+            f"postgres {settings.postgres_host}:{settings.postgres_port}/"
+            f"{settings.postgres_dbname} schema {settings.postgres_schema}"
+        )
+    return "memory"
 
 
 def _prepare_storage(settings: Settings) -> None:

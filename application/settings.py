@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.assignments import HoldRules
 
 Persistence = Literal["sqlite", "postgres", "memory"]
+ProjectionMode = Literal["in_process", "worker", "off"]
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,27 @@ class Settings(BaseSettings):
     #: How often a command is re-run on fresh state after an optimistic-concurrency conflict.
     command_retries: int = Field(default=8, ge=0)
 
+    #: Who keeps the read models current: a thread of the service (in_process; the default
+    #: for SQLite and memory), a separate ``seatledger worker`` (the default for PostgreSQL),
+    #: or nobody (off). None picks the default for the persistence.
+    projection_mode: ProjectionMode | None = None
+    projection_page_size: int = Field(default=500, ge=1, le=10_000)
+    projection_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Apply pending read-model migrations when a service or worker starts.
+    migrate_on_start: bool = True
+    read_model_pool_size: int = Field(default=4, ge=1)
+    #: Read-your-writes: extra reads of the members read model, and the pause between them.
+    read_your_writes_retries: int = Field(default=2, ge=0)
+    read_your_writes_delay_ms: int = Field(default=15, ge=0)
+    availability_statement_timeout_ms: int = Field(default=2000, ge=1)
+
+    relay_batch_size: int = Field(default=100, ge=1)
+    relay_max_attempts: int = Field(default=10, ge=1)
+    relay_base_delay_seconds: float = Field(default=1.0, gt=0)
+    relay_max_delay_seconds: float = Field(default=300.0, gt=0)
+    relay_lease_seconds: float = Field(default=60.0, gt=0)
+    relay_idle_seconds: float = Field(default=1.0, gt=0)
+
     hold_ttl_seconds: int = Field(default=180, ge=1)
     hold_ttl_min_seconds: int = Field(default=60, ge=1)
     hold_ttl_max_seconds: int = Field(default=900, ge=1)
@@ -53,6 +75,12 @@ class Settings(BaseSettings):
         if not self.hold_ttl_min_seconds <= self.hold_ttl_max_seconds:
             raise ValueError("hold_ttl_min_seconds must not exceed hold_ttl_max_seconds")
         return self
+
+    @property
+    def effective_projection_mode(self) -> ProjectionMode:
+        if self.projection_mode is not None:
+            return self.projection_mode
+        return "worker" if self.persistence == "postgres" else "in_process"
 
     def hold_rules(self) -> HoldRules:
         return HoldRules(

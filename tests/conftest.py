@@ -110,7 +110,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 def settings_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if backend == "postgres":
         schema = request.getfixturevalue("postgres_schema")
-        return Settings(persistence="postgres", postgres_schema=schema)
+        # the service suite keeps its read models current in-process; worker mode (the
+        # PostgreSQL default) is tested explicitly
+        return Settings(
+            persistence="postgres", postgres_schema=schema, projection_mode="in_process"
+        )
     if backend == "sqlite":
         return Settings(persistence="sqlite", sqlite_path=tmp_path / "seatledger.db")
     return Settings(persistence="memory")

@@ -1,0 +1,32 @@
+"""Wiring of the read side: which database holds the read models for these settings, and
+the projection runners over the service's event store."""
+
+from __future__ import annotations
+
+from application.settings import Settings
+from projections.db import PostgresReadModels, ReadModelDB, SQLiteReadModels
+from projections.projection import PROJECTIONS
+from projections.runner import EventSource, PageRunner, Telemetry
+
+
+def open_read_models(settings: Settings) -> ReadModelDB:
+    """SQLite: the same file as the events. Memory: a private in-memory SQLite database.
+    PostgreSQL: the event store's schema."""
+    if settings.persistence == "postgres":
+        return PostgresReadModels(
+            settings.postgres_conninfo(),
+            settings.postgres_schema,
+            max_size=settings.read_model_pool_size,
+        )
+    if settings.persistence == "sqlite":
+        return SQLiteReadModels(settings.sqlite_path)
+    return SQLiteReadModels(":memory:")
+
+
+def projection_runners(
+    db: ReadModelDB, source: EventSource, telemetry: Telemetry, settings: Settings
+) -> list[PageRunner]:
+    return [
+        PageRunner(db, projection, source, telemetry, page_size=settings.projection_page_size)
+        for projection in PROJECTIONS
+    ]

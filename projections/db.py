@@ -1,0 +1,219 @@
+"""The read-model database: one small interface over SQLite and PostgreSQL.
+
+SQL is written once with ``:name`` parameters; the PostgreSQL side rewrites them to psycopg's
+``%(name)s``. Instants are bound as canonical UTC strings and read back as the same strings,
+so rows compare equal across both databases.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+Dialect = Literal["sqlite", "postgres"]
+Params = Mapping[str, Any]
+Row = tuple[Any, ...]
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def normalise(value: Any) -> Any:
+    """Database values as the canonical Python values rows are compared by."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class Tx(ABC):
+    """One open transaction (or read) on the read-model database."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def execute(self, statement: str, params: Params | None = None) -> list[Row]:
+        """Run one statement; rows (normalised) if it returns any."""
+
+    @abstractmethod
+    def executemany(self, statement: str, rows: Sequence[Params]) -> None:
+        """Run one statement for many parameter sets."""
+
+
+class ReadModelDB(ABC):
+    dialect: Dialect
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction: committed on success, rolled back on any exception."""
+
+    @abstractmethod
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read-only snapshot."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ReadModelDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- SQLite ---------------------------------------------------------------------------------
+
+
+class _SQLiteTx(Tx):
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, statement: str, params: Params | None = None) -> list[Row]:
+        cursor = self.conn.execute(statement, dict(params or {}))
+        return [tuple(normalise(v) for v in row) for row in cursor.fetchall()]
+
+    def executemany(self, statement: str, rows: Sequence[Params]) -> None:
+        if rows:
+            self.conn.executemany(statement, [dict(r) for r in rows])
+
+
+class SQLiteReadModels(ReadModelDB):
+    """Read models in an SQLite file (beside the events) or in memory.
+
+    File databases get one connection per thread (WAL lets readers run beside the writer);
+    an in-memory database has a single connection shared under a lock.
+    """
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = str(path)
+        self.timeout = timeout
+        self.memory = self.path == ":memory:"
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.RLock()
+        self._shared: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        if not self.memory:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self.memory:
+            with self._lock:
+                if self._shared is None:
+                    self._shared = self._connect()
+                yield self._shared
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield _SQLiteTx(conn)
+            finally:
+                conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+            self._shared = None
+        self._local = threading.local()
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+def to_psycopg(statement: str) -> str:
+    return _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+
+
+class _PostgresTx(Tx):
+    dialect: Dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, statement: str, params: Params | None = None) -> list[Row]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(to_psycopg(statement), dict(params or {}))
+            if cursor.description is None:
+                return []
+            return [tuple(normalise(v) for v in row) for row in cursor.fetchall()]
+
+    def executemany(self, statement: str, rows: Sequence[Params]) -> None:
+        if rows:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(to_psycopg(statement), [dict(r) for r in rows])
+
+
+class PostgresReadModels(ReadModelDB):
+    """Read models in the event store's PostgreSQL schema, through a psycopg pool."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, conninfo: str, schema: str, *, min_size: int = 1, max_size: int = 4) -> None:
+        self.conninfo = conninfo
+        self.schema = schema
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"options": f"-c search_path={schema}"},
+            open=True,
+            name=f"seatledger-read-models-{schema}",
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield _PostgresTx(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield _PostgresTx(conn)
+
+    def close(self) -> None:
+        self.pool.close()

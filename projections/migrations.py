@@ -1,0 +1,171 @@
+"""Versioned migrations of the read-model tables (``seatledger migrate``).
+
+Each migration is applied once, in its own transaction, and recorded in
+``seatledger_schema_migrations``. On PostgreSQL an advisory lock serialises concurrent
+migrators. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from projections.db import ReadModelDB, Tx
+
+#: Advisory-lock key of the migrator (any constant distinct from the projection keys).
+MIGRATION_LOCK = 7_301_001
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+_MEMBERS_COLUMNS = """
+    restaurant_id TEXT NOT NULL,
+    booking_id TEXT NOT NULL,
+    table_id TEXT NOT NULL,
+    assignment_id TEXT NOT NULL,
+    service_date {date} NOT NULL,
+    start_at {instant} NOT NULL,
+    end_at {instant} NOT NULL,
+    merge_group_id TEXT,
+    idempotency_key TEXT,
+    source TEXT NOT NULL,
+    notification_id BIGINT NOT NULL,
+    PRIMARY KEY (restaurant_id, booking_id, table_id)
+"""
+
+_OUTBOX_COLUMNS = """
+    message_id TEXT PRIMARY KEY,
+    notification_id BIGINT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    restaurant_id TEXT NOT NULL,
+    booking_id TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    occurred_at {instant} NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'processing', 'done', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at {instant},
+    locked_until {instant},
+    last_error TEXT,
+    published_at {instant},
+    UNIQUE (notification_id, seq)
+"""
+
+
+def _tables(date_type: str, instant_type: str) -> tuple[str, ...]:
+    fmt = {"date": date_type, "instant": instant_type}
+    return (
+        f"""CREATE TABLE seatledger_tracking (
+            projection TEXT PRIMARY KEY,
+            notification_id BIGINT NOT NULL,
+            updated_at {instant_type} NOT NULL
+        )""",
+        f"CREATE TABLE seatledger_members ({_MEMBERS_COLUMNS.format(**fmt)})",
+        # the bounded availability scan: rows of one table that end after the window starts
+        "CREATE INDEX seatledger_members_table_end "
+        "ON seatledger_members (restaurant_id, table_id, end_at)",
+        f"CREATE TABLE seatledger_outbox ({_OUTBOX_COLUMNS.format(**fmt)})",
+        "CREATE INDEX seatledger_outbox_due ON seatledger_outbox (status, next_attempt_at)",
+        "CREATE INDEX seatledger_outbox_booking ON seatledger_outbox (restaurant_id, booking_id)",
+    )
+
+
+_AVAILABILITY_FUNCTION = """
+CREATE OR REPLACE FUNCTION seatledger_table_available(
+    p_restaurant_id TEXT, p_table_id TEXT, p_start TIMESTAMPTZ, p_end TIMESTAMPTZ,
+    p_exclude_booking_id TEXT
+) RETURNS BOOLEAN
+LANGUAGE sql STABLE
+AS $$
+    SELECT NOT EXISTS (
+        SELECT 1 FROM seatledger_members m
+        WHERE m.restaurant_id = p_restaurant_id
+          AND m.table_id = p_table_id
+          AND m.end_at > p_start
+          AND tstzrange(m.start_at, m.end_at, '[)') && tstzrange(p_start, p_end, '[)')
+          AND m.booking_id IS DISTINCT FROM p_exclude_booking_id
+    )
+$$
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "members, outbox and tracking",
+        sqlite=_tables("TEXT", "TEXT"),
+        postgres=(
+            *_tables("DATE", "TIMESTAMPTZ"),
+            "CREATE INDEX seatledger_members_window ON seatledger_members "
+            "USING gist (tstzrange(start_at, end_at, '[)'))",
+        ),
+    ),
+    Migration(
+        2,
+        "availability function (PostgreSQL)",
+        sqlite=(),
+        postgres=(_AVAILABILITY_FUNCTION,),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def _ensure_ledger(tx: Tx) -> None:
+    """Create the ledger under the migrator's lock (concurrent migrators would race)."""
+    if tx.dialect == "postgres":
+        tx.execute("SELECT pg_advisory_xact_lock(:key)", {"key": MIGRATION_LOCK})
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS seatledger_schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+
+
+def applied_versions(db: ReadModelDB) -> list[int]:
+    with db.transaction() as tx:
+        _ensure_ledger(tx)
+        return [
+            row[0]
+            for row in tx.execute(
+                "SELECT version FROM seatledger_schema_migrations ORDER BY version"
+            )
+        ]
+
+
+def pending(db: ReadModelDB) -> list[Migration]:
+    done = set(applied_versions(db))
+    return [m for m in MIGRATIONS if m.version not in done]
+
+
+def migrate(db: ReadModelDB) -> list[Migration]:
+    """Apply every pending migration; returns the ones applied by this call."""
+    applied: list[Migration] = []
+    for migration in MIGRATIONS:
+        with db.transaction() as tx:
+            _ensure_ledger(tx)
+            done = tx.execute(
+                "SELECT 1 FROM seatledger_schema_migrations WHERE version = :version",
+                {"version": migration.version},
+            )
+            if done:
+                continue
+            for statement in getattr(migration, db.dialect):
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO seatledger_schema_migrations (version, name, applied_at) "
+                "VALUES (:version, :name, :applied_at)",
+                {
+                    "version": migration.version,
+                    "name": migration.name,
+                    "applied_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            applied.append(migration)
+    return applied

@@ -1,0 +1,226 @@
+"""The outbox relay: hands pending messages to a publisher, outside any command.
+
+A relay claims due messages (``pending`` and due, or ``processing`` with an expired lease)
+in a short transaction, marking them ``processing`` with a lease; on PostgreSQL the claim uses
+``FOR UPDATE SKIP LOCKED`` so several relays share the work. It then publishes each message
+and records the outcome: ``done``, or back to ``pending`` with a capped exponential back-off
+with jitter, or ``dead`` after ``max_attempts``. A crashed relay's claims come back when their
+lease runs out, so delivery is at-least-once: consumers dedupe on the message id.
+A failing publisher only ever affects this loop, never the commands that wrote the events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from projections.db import ReadModelDB
+from projections.runner import Telemetry
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message as the publisher receives it."""
+
+    message_id: str
+    notification_id: int
+    type: str
+    restaurant_id: str
+    booking_id: str
+    dedupe_key: str
+    occurred_at: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+class Publisher(Protocol):
+    def publish(self, delivery: Delivery) -> None:
+        """Deliver one message; raise to have it retried later."""
+
+
+class LoggingPublisher:
+    """The default publisher: one structured log line per message."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("seatledger.outbox")
+
+    def publish(self, delivery: Delivery) -> None:
+        self.logger.info(
+            "%s %s",
+            delivery.type,
+            delivery.message_id,
+            extra={
+                "telemetry": "outbox.published",
+                "fields": {
+                    "message_id": delivery.message_id,
+                    "type": delivery.type,
+                    "dedupe_key": delivery.dedupe_key,
+                    "payload": delivery.payload,
+                },
+            },
+        )
+
+
+@dataclass(frozen=True)
+class RelayStats:
+    claimed: int = 0
+    published: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Relay:
+    def __init__(
+        self,
+        db: ReadModelDB,
+        publisher: Publisher,
+        telemetry: Telemetry,
+        *,
+        batch_size: int = 100,
+        max_attempts: int = 10,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        lease_seconds: float = 60.0,
+        clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.telemetry = telemetry
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rng = rng or random.Random()
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Capped exponential back-off with jitter: a random point in the upper half of
+        ``min(max_delay, base * 2**(attempts - 1))``."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=ceiling * self.rng.uniform(0.5, 1.0))
+
+    def claim(self) -> list[Delivery]:
+        now = self.clock()
+        skip_locked = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgres" else ""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE seatledger_outbox SET status = 'processing', locked_until = :lease"
+                " WHERE message_id IN ("
+                "  SELECT message_id FROM seatledger_outbox"
+                "  WHERE (status = 'pending'"
+                "         AND (next_attempt_at IS NULL OR next_attempt_at <= :now))"
+                "     OR (status = 'processing' AND locked_until < :now)"
+                f"  ORDER BY notification_id, seq LIMIT :limit {skip_locked})"
+                " RETURNING message_id, notification_id, type, restaurant_id, booking_id,"
+                " dedupe_key, occurred_at, payload, attempts",
+                {
+                    "now": _instant(now),
+                    "lease": _instant(now + self.lease),
+                    "limit": self.batch_size,
+                },
+            )
+        deliveries = [
+            Delivery(
+                message_id=row[0],
+                notification_id=int(row[1]),
+                type=row[2],
+                restaurant_id=row[3],
+                booking_id=row[4],
+                dedupe_key=row[5],
+                occurred_at=row[6],
+                payload=json.loads(row[7]),
+                attempt=int(row[8]) + 1,
+            )
+            for row in rows
+        ]
+        return sorted(deliveries, key=lambda d: d.notification_id)
+
+    def run_once(self) -> RelayStats:
+        """Claim one batch, publish it, record every outcome."""
+        deliveries = self.claim()
+        published = retried = dead = 0
+        for delivery in deliveries:
+            try:
+                self.publisher.publish(delivery)
+            except Exception as exc:
+                if self._failed(delivery, exc):
+                    dead += 1
+                else:
+                    retried += 1
+            else:
+                self._done(delivery)
+                published += 1
+        return RelayStats(len(deliveries), published, retried, dead)
+
+    def _done(self, delivery: Delivery) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE seatledger_outbox SET status = 'done', attempts = :attempts,"
+                " published_at = :now, locked_until = NULL, last_error = NULL"
+                " WHERE message_id = :message_id",
+                {
+                    "attempts": delivery.attempt,
+                    "now": _instant(self.clock()),
+                    "message_id": delivery.message_id,
+                },
+            )
+
+    def _failed(self, delivery: Delivery, exc: Exception) -> bool:
+        """Record a failed attempt; returns True if the message is now dead."""
+        is_dead = delivery.attempt >= self.max_attempts
+        next_attempt = self.clock() + self.backoff(delivery.attempt)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE seatledger_outbox SET status = :status, attempts = :attempts,"
+                " next_attempt_at = :next_attempt_at, locked_until = NULL, last_error = :error"
+                " WHERE message_id = :message_id",
+                {
+                    "status": "dead" if is_dead else "pending",
+                    "attempts": delivery.attempt,
+                    "next_attempt_at": None if is_dead else _instant(next_attempt),
+                    "error": error,
+                    "message_id": delivery.message_id,
+                },
+            )
+        self.telemetry.emit(
+            "outbox.dead" if is_dead else "outbox.retry",
+            level=logging.ERROR if is_dead else logging.WARNING,
+            message_id=delivery.message_id,
+            type=delivery.type,
+            attempt=delivery.attempt,
+            error=error,
+        )
+        return is_dead
+
+    def serve(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
+        """Relay until stopped; waits ``idle_wait`` whenever nothing was due."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                stats = self.run_once()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self.telemetry.emit(
+                    "outbox.relay_failed",
+                    level=logging.ERROR,
+                    error=f"{type(exc).__name__}: {exc}",
+                    failures=failures,
+                )
+                stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
+                continue
+            if stats.claimed == 0:
+                stop.wait(idle_wait)

@@ -1,0 +1,398 @@
+"""Running projections: pages of notifications, one transaction per page, exactly once.
+
+A page is processed in one read-model transaction that (1) takes the projection's advisory
+lock (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already admits one writer), (2) reads the
+tracking position, (3) reads the next notifications after it, (4) writes the rows and
+(5) moves the tracking position to the page's last id with a compare-and-set. A crash
+anywhere rolls all of it back; a second runner either waits for the lock or fails the
+compare-and-set; a re-delivered notification is at or below the position and is skipped.
+
+Wake-ups: PostgreSQL ``LISTEN`` on the event table's channel (the library ``NOTIFY``s on
+every insert) with a polling safety net and reconnects; SQLite and memory poll. In-process
+mode runs a background thread and also catches up synchronously after each command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+
+from domain.aggregate import DomainEvent
+from domain.assignments import ServiceDayOpened
+from projections.db import ReadModelDB, Tx
+from projections.messages import DayInfo
+from projections.projection import Projected, Projection
+
+
+class Telemetry(Protocol):
+    """What the runner needs to report (``application.telemetry.Telemetry`` fits)."""
+
+    def emit(
+        self, name: str, *, level: int = logging.INFO, message: str | None = None, **fields: Any
+    ) -> None: ...
+
+
+class TrackingConflictError(RuntimeError):
+    """Another runner moved the tracking position during this page: the page rolls back."""
+
+
+def lock_key(projection_name: str) -> int:
+    """A stable signed 64-bit advisory-lock key per projection."""
+    digest = hashlib.sha256(f"seatledger.projection.{projection_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class EventSource:
+    """Reads notifications from the event store, decodes them and finds their service day."""
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self._days: dict[UUID, DayInfo] = {}
+        self._lock = threading.Lock()
+
+    def page(self, after: int, limit: int, topics: Sequence[str]) -> Sequence[Notification]:
+        return self.recorder.select_notifications(
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
+        )
+
+    def max_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def decode(self, notification: Notification) -> DomainEvent:
+        event = self.mapper.to_domain_event(notification)
+        assert isinstance(event, DomainEvent)
+        return event
+
+    def day(self, originator_id: UUID) -> DayInfo:
+        with self._lock:
+            known = self._days.get(originator_id)
+        if known is not None:
+            return known
+        (first,) = self.recorder.select_events(originator_id, limit=1)
+        opened = self.mapper.to_domain_event(first)
+        if not isinstance(opened, ServiceDayOpened):
+            raise LookupError(f"{originator_id} is not a service day")
+        info = DayInfo(opened.restaurant_id, opened.service_date)
+        with self._lock:
+            self._days[originator_id] = info
+        return info
+
+
+class PageRunner:
+    """Catches one projection up with the event log, a page per transaction."""
+
+    def __init__(
+        self,
+        db: ReadModelDB,
+        projection: Projection,
+        source: EventSource,
+        telemetry: Telemetry,
+        *,
+        page_size: int = 500,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be positive")
+        self.db = db
+        self.projection = projection
+        self.source = source
+        self.telemetry = telemetry
+        self.page_size = page_size
+        self.lock_key = lock_key(projection.name)
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def position(self) -> int:
+        with self.db.read() as tx:
+            return self._position(tx)
+
+    def _position(self, tx: Tx) -> int:
+        rows = tx.execute(
+            "SELECT notification_id FROM seatledger_tracking WHERE projection = :name",
+            {"name": self.name},
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def _try_lock(self, tx: Tx) -> bool:
+        if tx.dialect != "postgres":
+            return True
+        (row,) = tx.execute("SELECT pg_try_advisory_xact_lock(:key)", {"key": self.lock_key})
+        return bool(row[0])
+
+    def process_page(self) -> int:
+        """Process the next page; returns how many notifications it applied (0: none, or
+        another runner holds the projection right now)."""
+        with self.db.transaction() as tx:
+            if not self._try_lock(tx):
+                return 0
+            position = self._position(tx)
+            notifications = self.source.page(position, self.page_size, self.projection.topics)
+            return self._apply(tx, position, notifications)
+
+    def apply_notifications(self, notifications: Sequence[Notification]) -> int:
+        """Apply given notifications (e.g. re-delivered ones); those at or below the
+        tracking position are skipped, so re-delivery changes nothing."""
+        with self.db.transaction() as tx:
+            if not self._try_lock(tx):
+                return 0
+            return self._apply(tx, self._position(tx), notifications)
+
+    def _apply(self, tx: Tx, position: int, notifications: Sequence[Notification]) -> int:
+        fresh = [n for n in notifications if n.id > position]
+        if not fresh:
+            return 0
+        batch = []
+        for notification in fresh:
+            event = self.source.decode(notification)
+            batch.append(Projected(notification.id, event, self.source.day(event.originator_id)))
+        self.projection.apply(tx, batch)
+        self._advance(tx, position, fresh[-1].id)
+        return len(fresh)
+
+    def _advance(self, tx: Tx, expected: int, new_position: int) -> None:
+        params = {
+            "name": self.name,
+            "position": new_position,
+            "expected": expected,
+            "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        if expected == 0:
+            # first page: a concurrent first page violates the primary key and rolls back
+            tx.execute(
+                "INSERT INTO seatledger_tracking (projection, notification_id, updated_at)"
+                " VALUES (:name, :position, :now)",
+                params,
+            )
+            return
+        moved = tx.execute(
+            "UPDATE seatledger_tracking SET notification_id = :position, updated_at = :now"
+            " WHERE projection = :name AND notification_id = :expected RETURNING projection",
+            params,
+        )
+        if not moved:
+            raise TrackingConflictError(f"{self.name}: tracking moved past {expected}")
+
+    def catch_up(self, *, stop: threading.Event | None = None, max_pages: int | None = None) -> int:
+        """Process pages until nothing is left (or stopped); returns notifications applied."""
+        total = pages = 0
+        while stop is None or not stop.is_set():
+            if max_pages is not None and pages >= max_pages:
+                break
+            started = time.perf_counter()
+            applied = self.process_page()
+            if applied == 0:
+                break
+            total += applied
+            pages += 1
+            self.telemetry.emit(
+                "projection.page",
+                level=logging.DEBUG,
+                projection=self.name,
+                notifications=applied,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        return total
+
+    def rebuild(self) -> int:
+        """Delete the rows and the position, then replay the whole log."""
+        with self.db.transaction() as tx:
+            self.projection.reset(tx)
+            tx.execute(
+                "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}
+            )
+        return self.catch_up()
+
+    def lag(self) -> int:
+        """Notifications stored after this projection's position (of any topic)."""
+        return max(0, self.source.max_id() - self.position())
+
+
+# --- wake-ups -------------------------------------------------------------------------------
+
+
+class Wakeups(Protocol):
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Return when new events may exist, after ``timeout`` at the latest."""
+
+
+class PollingWakeups:
+    """SQLite and memory: no notifications, poll."""
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        stop.wait(timeout)
+
+
+class ListenWakeups:
+    """PostgreSQL ``LISTEN`` on the event table's channel, reconnecting when the connection
+    is lost (killed backend, network); the timeout doubles as the polling safety net."""
+
+    def __init__(self, conninfo: str, channel: str, telemetry: Telemetry) -> None:
+        self.conninfo = conninfo
+        self.channel = channel
+        self.telemetry = telemetry
+        self.conn: psycopg.Connection[Any] | None = None
+        self._failures = 0
+
+    @property
+    def backend_pid(self) -> int | None:
+        return self.conn.info.backend_pid if self.conn is not None else None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.conninfo, autocommit=True)
+        conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+        if self._failures:
+            self.telemetry.emit(
+                "projection.listen_restored",
+                level=logging.WARNING,
+                channel=self.channel,
+                after_failures=self._failures,
+            )
+        self._failures = 0
+        return conn
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = self._connect()
+            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+                break
+        except psycopg.Error as exc:
+            self._failures += 1
+            self.telemetry.emit(
+                "projection.listen_lost",
+                level=logging.WARNING,
+                channel=self.channel,
+                error=str(exc),
+                failures=self._failures,
+            )
+            self.close()
+            stop.wait(min(5.0, 0.1 * 2 ** min(self._failures, 6)))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+
+def serve(
+    runners: Sequence[PageRunner],
+    *,
+    stop: threading.Event,
+    wakeups: Wakeups,
+    telemetry: Telemetry,
+    poll_interval: float = 1.0,
+    on_idle: Callable[[], None] | None = None,
+) -> None:
+    """The worker loop: catch every projection up, then wait for a wake-up; a failing page
+    is logged and retried after a back-off (it never skips events)."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            for runner in runners:
+                runner.catch_up(stop=stop)
+            failures = 0
+        except Exception as exc:
+            failures += 1
+            telemetry.emit(
+                "projection.failed",
+                level=logging.ERROR,
+                error=f"{type(exc).__name__}: {exc}",
+                failures=failures,
+            )
+            stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
+            continue
+        if on_idle is not None:
+            on_idle()
+        wakeups.wait(poll_interval, stop)
+
+
+class BackgroundProjections:
+    """In-process mode: a daemon thread keeps the projections current, and
+    :meth:`catch_up` lets a command bring them up to date right after it saved."""
+
+    def __init__(
+        self,
+        runners: Sequence[PageRunner],
+        telemetry: Telemetry,
+        *,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.runners = list(runners)
+        self.telemetry = telemetry
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._busy = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="seatledger-projections", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def catch_up(self, timeout: float = 0.25) -> bool:
+        """Catch up now in the caller's thread; False if the projections were busy for
+        longer than ``timeout`` or failed (the caller then reads what is visible)."""
+        if not self._busy.acquire(timeout=timeout):
+            self.nudge()
+            return False
+        try:
+            for runner in self.runners:
+                runner.catch_up()
+            return True
+        except Exception as exc:
+            self.telemetry.emit(
+                "projection.failed", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}"
+            )
+            self.nudge()
+            return False
+        finally:
+            self._busy.release()
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with self._busy:
+                try:
+                    for runner in self.runners:
+                        runner.catch_up(stop=self._stop)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    self.telemetry.emit(
+                        "projection.failed",
+                        level=logging.ERROR,
+                        error=f"{type(exc).__name__}: {exc}",
+                        failures=failures,
+                    )
+            if failures:
+                self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
