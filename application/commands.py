@@ -162,6 +162,27 @@ class UnassignTables(BookingCommand):
     table_ids: list[Id] | None = None
 
 
+# --- automated path -------------------------------------------------------------------------
+
+
+class QuoteBooking(BookingCommand):
+    """Plan the booking's tables and hold the best candidate (no candidate: a reason)."""
+
+    ttl_seconds: int | None = Field(default=None, ge=1)
+
+
+class AutoAssign(BookingCommand):
+    """Quote then confirm; on drift release the stale hold, re-quote and retry.
+
+    ``max_attempts`` counts confirms (default from settings: 2); ``retry_on_drift=False``
+    makes the first drift final. A live hold from an earlier quote is confirmed first.
+    """
+
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    retry_on_drift: bool | None = None
+    ttl_seconds: int | None = Field(default=None, ge=1)
+
+
 #: Which service method runs which command (``AssignmentService.execute`` dispatches on it).
 COMMAND_METHODS: dict[type[Command], str] = {
     CreateRestaurant: "create_restaurant",
@@ -181,4 +202,6 @@ COMMAND_METHODS: dict[type[Command], str] = {
     ConfirmHold: "confirm_hold",
     AssignTables: "assign_tables",
     UnassignTables: "unassign_tables",
+    QuoteBooking: "quote",
+    AutoAssign: "auto_assign",
 }

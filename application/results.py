@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,9 +15,10 @@ from domain.assignments import (
     HoldState,
     HoldStatus,
     TableAssignments,
-    TableChange,
 )
+from domain.errors import DriftKind
 from domain.layout import FloorView, Table, Zone
+from domain.planner import Candidate, NoCandidateReason, Rejected
 from domain.policy import VenuePolicy
 from domain.values import Window
 
@@ -173,15 +175,62 @@ class RestaurantView(Result):
         )
 
 
-def members_of_change(change: TableChange) -> list[Member]:
-    return [
-        Member(
-            booking_id=change.booking_id,
-            table_id=member.table_id,
-            assignment_id=member.assignment_id,
-            start_at=change.window.start,
-            end_at=change.window.end,
-            merge_group_id=change.merge_group_id,
+class CandidateView(Result):
+    table_ids: list[str]
+    zone_id: str
+    capacity: int
+    slack: int
+    adjacency_required: bool
+
+    @classmethod
+    def of(cls, candidate: Candidate) -> CandidateView:
+        return cls(
+            table_ids=list(candidate.tables),
+            zone_id=candidate.zone_id,
+            capacity=candidate.capacity,
+            slack=candidate.slack,
+            adjacency_required=candidate.adjacency_required,
         )
-        for member in change.members
-    ]
+
+
+class SkippedCandidate(Result):
+    """A candidate the planner could not use, and why (e.g. HOLD_CONFLICT naming the hold)."""
+
+    table_ids: list[str]
+    reason: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, rejected: Rejected) -> SkippedCandidate:
+        return cls(
+            table_ids=list(rejected.tables), reason=rejected.reason, detail=dict(rejected.detail)
+        )
+
+
+class QuoteResult(Result):
+    restaurant_id: str
+    booking_id: str
+    #: The hold on the best candidate; None when there is no candidate (see ``reason``).
+    hold: HoldView | None
+    reason: NoCandidateReason | None
+    #: True when the booking already has tables: nothing was planned or held.
+    already_assigned: bool
+    relaxations: list[str]
+    #: Ranked viable candidates (the best first; at most ten are listed).
+    candidates: list[CandidateView]
+    skipped: list[SkippedCandidate]
+    skipped_total: int
+
+
+class AutoAssignResult(Result):
+    restaurant_id: str
+    booking_id: str
+    #: assigned, already_assigned (the booking had tables: nothing changed) or no_candidate
+    outcome: Literal["assigned", "already_assigned", "no_candidate"]
+    assignment: AssignmentResult | None
+    attempts: int
+    drift_recovered: bool
+    drift_kind: DriftKind | None
+    reason: NoCandidateReason | None
+    relaxations: list[str]
+    skipped: list[SkippedCandidate]

@@ -31,6 +31,7 @@ from application.clock import Clock, SystemClock
 from application.commands import (
     COMMAND_METHODS,
     AssignTables,
+    AutoAssign,
     CancelBooking,
     ChangePolicy,
     Command,
@@ -44,6 +45,7 @@ from application.commands import (
     LinkTables,
     MarkNoShow,
     PlaceHold,
+    QuoteBooking,
     RegisterBooking,
     ReleaseHold,
     UnassignTables,
@@ -53,21 +55,27 @@ from application.mapper import PydanticMapper
 from application.read_models import open_read_models, projection_runners
 from application.results import (
     AssignmentResult,
+    AutoAssignResult,
     BookingView,
+    CandidateView,
     DayView,
     ExtendResult,
     HoldView,
     Member,
+    QuoteResult,
     ReleaseResult,
     RestaurantView,
+    SkippedCandidate,
 )
 from application.settings import Settings
 from application.telemetry import Telemetry
 from domain.aggregate import Aggregate, Stamp
 from domain.assignments import (
     ClosedStatus,
+    DriftRecovery,
     HoldState,
     Outcome,
+    ReleaseReason,
     TableAssignments,
     TableChange,
     day_id,
@@ -82,6 +90,7 @@ from domain.errors import (
     InvalidInputError,
     NotFoundError,
     PolicyDriftError,
+    PolicyRequoteFailedError,
     SeatLedgerError,
 )
 from domain.layout import FloorLayout, FloorView, layout_id
@@ -604,6 +613,219 @@ class AssignmentService(Application[UUID]):
                 )
             raise
         return self._assignment_result(restaurant_id, outcome)
+
+    # --- automated path ---
+
+    @command_api(QuoteBooking)
+    def quote(self, command: QuoteBooking) -> QuoteResult:
+        return self._quote(
+            command.restaurant_id,
+            command.booking_id,
+            Stamp(self.clock.now(), command.command_id, command.actor_id),
+            command.ttl_seconds,
+        )
+
+    def _quote(
+        self, restaurant_id: str, booking_id: str, stamp: Stamp, ttl_seconds: int | None
+    ) -> QuoteResult:
+        def act(work: _UnitOfWork, now: datetime) -> QuoteResult:
+            step = Stamp(now, stamp.command_id, stamp.actor_id)
+            floor = self._floor(work, restaurant_id)
+            day = self._booking_day(work, restaurant_id, booking_id)
+            quote = day.quote(
+                booking_id=booking_id,
+                floor=floor,
+                rules=self.hold_rules,
+                stamp=step,
+                ttl_seconds=ttl_seconds,
+            )
+            if quote.hold is not None:
+                self._file_hold(work, day, quote.hold, step)
+            plan = quote.plan
+            return QuoteResult(
+                restaurant_id=restaurant_id,
+                booking_id=booking_id,
+                hold=None if quote.hold is None else HoldView.of(day, quote.hold, now),
+                reason=plan.reason,
+                already_assigned=bool(day.booking(booking_id).tables) and quote.hold is None,
+                relaxations=list(plan.relaxations),
+                candidates=[CandidateView.of(c) for c in plan.candidates[:10]],
+                skipped=[SkippedCandidate.of(r) for r in plan.rejected],
+                skipped_total=plan.rejected_total,
+            )
+
+        return self._run(act)
+
+    @command_api(AutoAssign)
+    def auto_assign(self, command: AutoAssign) -> AutoAssignResult:
+        """Quote then confirm, recovering from drift by re-quoting (domain.md 8-9).
+
+        Every step runs under a command id derived from this command's id, so re-sending
+        the same auto-assign replays its steps instead of repeating them. After a failure no
+        hold of this run is left, and the booking's earlier assignments are never touched.
+        """
+        restaurant_id, booking_id = command.restaurant_id, command.booking_id
+        retry = (
+            self.settings.auto_assign_retry_on_drift
+            if command.retry_on_drift is None
+            else command.retry_on_drift
+        )
+        max_attempts = (
+            (command.max_attempts or self.settings.auto_assign_max_attempts) if retry else 1
+        )
+
+        day = self._booking_day(_UnitOfWork(self), restaurant_id, booking_id)
+        booking = day.booking(booking_id)
+        if booking.tables:
+            return AutoAssignResult(
+                restaurant_id=restaurant_id,
+                booking_id=booking_id,
+                outcome="already_assigned",
+                assignment=self._assignment_result(restaurant_id, Outcome(booking, None)),
+                attempts=0,
+                drift_recovered=False,
+                drift_kind=None,
+                reason=None,
+                relaxations=[],
+                skipped=[],
+            )
+        existing = day.live_auto_hold(booking_id, self.clock.now())
+        hold_id = existing.hold_id if existing is not None else None
+        relaxations: list[str] = list(existing.relaxations) if existing is not None else []
+        skipped: list[SkippedCandidate] = []
+        first_drift: PolicyDriftError | None = None
+        stale_hold_id = ""
+        attempts = 0
+        while True:
+            if hold_id is None:
+                quote = self._quote(
+                    restaurant_id,
+                    booking_id,
+                    Stamp(
+                        self.clock.now(),
+                        f"{command.command_id}:quote:{attempts + 1}",
+                        command.actor_id,
+                    ),
+                    command.ttl_seconds,
+                )
+                skipped, relaxations = quote.skipped, quote.relaxations
+                if quote.hold is None:
+                    if first_drift is not None:
+                        self._drift_failed(command, first_drift, attempts, quote.reason)
+                        raise PolicyRequoteFailedError(
+                            f"after {first_drift.kind} drift no candidate is left "
+                            f"for booking {booking_id}: {quote.reason}",
+                            details={
+                                "booking_id": booking_id,
+                                "reason": quote.reason,
+                                "kind": first_drift.kind,
+                                "attempts": attempts,
+                            },
+                        )
+                    return AutoAssignResult(
+                        restaurant_id=restaurant_id,
+                        booking_id=booking_id,
+                        outcome="no_candidate",
+                        assignment=None,
+                        attempts=attempts,
+                        drift_recovered=False,
+                        drift_kind=None,
+                        reason=quote.reason,
+                        relaxations=relaxations,
+                        skipped=skipped,
+                    )
+                hold_id = quote.hold.hold_id
+            attempts += 1
+            try:
+                assignment = self._confirm(
+                    ConfirmHold(
+                        restaurant_id=restaurant_id,
+                        booking_id=booking_id,
+                        hold_id=hold_id,
+                        command_id=f"{command.command_id}:confirm:{attempts}",
+                        actor_id=command.actor_id,
+                        actor_role=command.actor_role,
+                    ),
+                    attempt=attempts,
+                    automated=True,
+                    first_drift_in_run=first_drift is None,
+                    recovered_drift=None
+                    if first_drift is None
+                    else DriftRecovery(
+                        kind=first_drift.kind, attempt=attempts, stale_hold_id=stale_hold_id
+                    ),
+                )
+            except PolicyDriftError as drift:
+                first_drift = first_drift or drift
+                stale_hold_id = hold_id
+                self._release_for_run(command, hold_id, attempts, "drift")
+                hold_id = None
+                if attempts >= max_attempts:
+                    self._drift_failed(command, drift, attempts, None)
+                    raise
+                continue
+            except SeatLedgerError:
+                self._release_for_run(command, hold_id, attempts, "released")
+                raise
+            if first_drift is not None:
+                self.telemetry.emit(
+                    "policy_drift.recovered",
+                    level=logging.WARNING,
+                    kind=first_drift.kind,
+                    restaurant_id=restaurant_id,
+                    booking_id=booking_id,
+                    attempts=attempts,
+                    hold_id=hold_id,
+                )
+            return AutoAssignResult(
+                restaurant_id=restaurant_id,
+                booking_id=booking_id,
+                outcome="assigned",
+                assignment=assignment,
+                attempts=attempts,
+                drift_recovered=first_drift is not None,
+                drift_kind=None if first_drift is None else first_drift.kind,
+                reason=None,
+                relaxations=relaxations,
+                skipped=skipped,
+            )
+
+    def _release_for_run(
+        self, command: AutoAssign, hold_id: str, attempt: int, reason: ReleaseReason
+    ) -> None:
+        """Release a hold of an automated run (a failed confirm never leaves one behind)."""
+
+        def act(work: _UnitOfWork, now: datetime) -> None:
+            index = self._hold_location(work, command.restaurant_id, hold_id)
+            if index is None:
+                return
+            day = self._day(work, index.restaurant_id, index.service_date)
+            day.release_hold(
+                hold_id=hold_id,
+                stamp=Stamp(now, f"{command.command_id}:release:{attempt}", command.actor_id),
+                actor_role="system",
+                reason=reason,
+            )
+
+        self._run(act)
+
+    def _drift_failed(
+        self,
+        command: AutoAssign,
+        drift: PolicyDriftError,
+        attempts: int,
+        requote_reason: str | None,
+    ) -> None:
+        self.telemetry.emit(
+            "policy_drift.failed",
+            level=logging.ERROR,
+            kind=drift.kind,
+            restaurant_id=command.restaurant_id,
+            booking_id=command.booking_id,
+            attempts=attempts,
+            requote_reason=requote_reason,
+            details=drift.details,
+        )
 
     @command_api(AssignTables)
     def assign_tables(self, command: AssignTables) -> AssignmentResult:

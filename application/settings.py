@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     relay_lease_seconds: float = Field(default=60.0, gt=0)
     relay_idle_seconds: float = Field(default=1.0, gt=0)
 
+    #: Automated assignment: confirms per auto-assign (drift retries = attempts - 1).
+    auto_assign_max_attempts: int = Field(default=2, ge=1, le=10)
+    auto_assign_retry_on_drift: bool = True
+
     hold_ttl_seconds: int = Field(default=180, ge=1)
     hold_ttl_min_seconds: int = Field(default=60, ge=1)
     hold_ttl_max_seconds: int = Field(default=900, ge=1)

@@ -33,6 +33,7 @@ from domain.errors import (
     PolicyDriftError,
 )
 from domain.layout import AdjacencySnapshot, FloorView, TableFacts
+from domain.planner import Blocker, Plan, plan_tables
 from domain.policy import BlockWindow
 from domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
 
@@ -178,6 +179,15 @@ class IdempotencyRecord(Frozen):
     requested: tuple[str, ...]
     change: TableChange
     version: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The plan for a booking and the hold placed on its best candidate (None: no candidate,
+    and ``plan.reason`` says why)."""
+
+    plan: Plan
+    hold: HoldState | None
 
 
 @dataclass(frozen=True)
@@ -545,6 +555,29 @@ class TableAssignments(Aggregate):
     def live_holds(self, now: datetime) -> list[HoldState]:
         return [hold for hold in self.holds.values() if hold.is_live(now)]
 
+    def blockers(self, window: Window, booking_id: str, now: datetime) -> dict[str, Blocker]:
+        """Tables another booking uses in ``window``: its assignments first, then its live
+        holds (a booking's own holds and tables never block it)."""
+        blocked: dict[str, Blocker] = {}
+        for hold in self.holds.values():
+            if hold.booking_id != booking_id and hold.is_live(now) and hold.window.overlaps(window):
+                for table_id in hold.tables:
+                    blocked[table_id] = Blocker("hold", hold.hold_id, hold.booking_id)
+        for other in self.bookings.values():
+            if other.booking_id != booking_id and other.tables and other.window.overlaps(window):
+                for table_id in other.tables:
+                    blocked[table_id] = Blocker("assignment", other.booking_id, other.booking_id)
+        return blocked
+
+    def live_auto_hold(self, booking_id: str, now: datetime) -> HoldState | None:
+        """The booking's newest live hold placed by a quote, if any."""
+        holds = [
+            hold
+            for hold in self.holds.values()
+            if hold.booking_id == booking_id and hold.source == "auto" and hold.is_live(now)
+        ]
+        return max(holds, key=lambda hold: hold.placed_at, default=None)
+
     def drift_of_command(self, command_id: str) -> PolicyDriftError | None:
         recorded = self.command_drifts.get(command_id)
         if recorded is None:
@@ -712,6 +745,46 @@ class TableAssignments(Aggregate):
                 reason="replaced",
             )
         return self.holds[hold_id]
+
+    def quote(
+        self,
+        *,
+        booking_id: str,
+        floor: FloorView,
+        rules: HoldRules,
+        stamp: Stamp,
+        ttl_seconds: int | None = None,
+    ) -> Quote:
+        """Plan the booking's tables and hold the best candidate, with the adjacency
+        requirement the plan actually used (so its confirm honours a relaxed plan)."""
+        hold_id = derive_hold_id(self.id, stamp.command_id)
+        booking = self._open_booking(booking_id)
+        if booking.tables and hold_id not in self.holds:
+            # the booking is seated already: nothing to plan (auto-assign returns it as is)
+            empty = Plan(booking.party_size, (), (), 0, (), None)
+            return Quote(plan=empty, hold=None)
+        plan = plan_tables(
+            floor,
+            party_size=booking.party_size,
+            blockers=self.blockers(booking.window, booking_id, stamp.now),
+        )
+        if hold_id in self.holds:  # the same quote re-sent
+            return Quote(plan=plan, hold=self.holds[hold_id])
+        best = plan.best
+        if best is None:
+            return Quote(plan=plan, hold=None)
+        hold = self.place_hold(
+            booking_id=booking_id,
+            tables=best.tables,
+            floor=floor,
+            rules=rules,
+            stamp=stamp,
+            ttl_seconds=ttl_seconds,
+            require_adjacency=best.adjacency_required,
+            source="auto",
+            relaxations=plan.relaxations,
+        )
+        return Quote(plan=plan, hold=hold)
 
     def extend_hold(
         self,

@@ -1,0 +1,279 @@
+"""The automated choice of tables: ranked candidates for one booking.
+
+Candidates are single tables that fit the party, then combinations of up to k movable tables
+of one zone. Combinations are grown through the adjacency graph (each connected set is
+reached exactly once, from its smallest table), so the work follows the floor's edges rather
+than all k-subsets; only when adjacency is not required are non-adjacent sets considered, and
+then with capacity pruning. Ranking: least slack, fewest tables, zone preference, then the
+sorted table ids, so the same state always yields the same plan.
+
+When nothing is free, the relaxation ladder drops the adjacency requirement (if the policy
+allows) and then the tables' minimum party sizes; the plan records which it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from domain.layout import FloorView, Table
+
+NoCandidateReason = Literal["NO_CAPACITY", "NO_TABLES_AVAILABLE", "HOLD_CONFLICTS"]
+Relaxation = Literal["adjacency", "min_party_size"]
+
+#: The rejected list is capped; ``rejected_total`` keeps the full count.
+MAX_REJECTED_LISTED = 50
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a table cannot be used in the booking's window."""
+
+    kind: Literal["assignment", "hold"]
+    ref: str  # the blocking booking id or hold id
+    booking_id: str
+
+
+@dataclass(frozen=True, order=True)
+class Candidate:
+    #: rank key first, so sorting candidates ranks them
+    slack: int
+    table_count: int
+    zone_preference: int
+    zone_id: str
+    tables: tuple[str, ...]
+    capacity: int = field(compare=False)
+    adjacency_required: bool = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    tables: tuple[str, ...]
+    #: ASSIGNMENT_CONFLICT, HOLD_CONFLICT, TABLE_INACTIVE, PARTY_SIZE_RANGE or SLACK_BUDGET_EXCEEDED
+    reason: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    party_size: int
+    candidates: tuple[Candidate, ...]
+    rejected: tuple[Rejected, ...]
+    rejected_total: int
+    relaxations: tuple[Relaxation, ...]
+    reason: NoCandidateReason | None
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass
+class _Stage:
+    adjacency: bool
+    min_party: bool
+    relaxations: tuple[Relaxation, ...]
+
+
+def plan_tables(
+    floor: FloorView,
+    *,
+    party_size: int,
+    blockers: Mapping[str, Blocker],
+    max_tables: int | None = None,
+) -> Plan:
+    """Rank the candidates for a party, given which tables are blocked in its window."""
+    policy = floor.policy
+    k = max_tables if max_tables is not None else policy.max_combination_size
+    required = policy.requires_adjacency(party_size)
+    stages = [_Stage(required, True, ())]
+    if required and policy.adjacency_relaxable:
+        stages.append(_Stage(False, True, ("adjacency",)))
+    last = stages[-1]
+    stages.append(_Stage(last.adjacency, False, (*last.relaxations, "min_party_size")))
+
+    first_rejected: list[Rejected] = []
+    any_structural = False
+    only_holds = True
+    for stage in stages:
+        viable: list[Candidate] = []
+        rejected: list[Rejected] = []
+        for candidate in _structural(floor, party_size, k, stage, rejected):
+            any_structural = True
+            blocking = [blockers[t] for t in candidate.tables if t in blockers]
+            if not blocking:
+                viable.append(candidate)
+                continue
+            if any(b.kind == "assignment" for b in blocking):
+                only_holds = False
+                why = "ASSIGNMENT_CONFLICT"
+            else:
+                why = "HOLD_CONFLICT"
+            rejected.append(
+                Rejected(
+                    candidate.tables,
+                    why,
+                    {
+                        "blocked_by": sorted({f"{b.kind}:{b.ref}" for b in blocking}),
+                    },
+                )
+            )
+        rejected.sort(key=lambda r: (r.reason, r.tables))
+        if not first_rejected:
+            first_rejected = rejected
+        if viable:
+            return Plan(
+                party_size=party_size,
+                candidates=tuple(sorted(viable)),
+                rejected=tuple(rejected[:MAX_REJECTED_LISTED]),
+                rejected_total=len(rejected),
+                relaxations=stage.relaxations,
+                reason=None,
+            )
+    if not any_structural:
+        reason: NoCandidateReason = "NO_CAPACITY"
+    elif only_holds:
+        reason = "HOLD_CONFLICTS"
+    else:
+        reason = "NO_TABLES_AVAILABLE"
+    return Plan(
+        party_size=party_size,
+        candidates=(),
+        rejected=tuple(first_rejected[:MAX_REJECTED_LISTED]),
+        rejected_total=len(first_rejected),
+        relaxations=(),
+        reason=reason,
+    )
+
+
+def _structural(
+    floor: FloorView, party_size: int, k: int, stage: _Stage, rejected: list[Rejected]
+) -> Iterator[Candidate]:
+    """Every table set that could seat the party on an empty floor at this stage."""
+    budget = floor.policy.slack_budget
+    by_zone: dict[str, list[Table]] = {}
+    for table in sorted(floor.tables.values(), key=lambda t: t.table_id):
+        if not table.active:
+            rejected.append(Rejected((table.table_id,), "TABLE_INACTIVE"))
+            continue
+        by_zone.setdefault(table.zone_id, []).append(table)
+
+    for zone_id in sorted(by_zone):
+        preference = floor.zones[zone_id].preference if zone_id in floor.zones else 0
+        tables = by_zone[zone_id]
+        for table in tables:
+            if table.capacity < party_size:
+                continue
+            if not _party_fits(table, party_size, stage.min_party):
+                rejected.append(
+                    Rejected(
+                        (table.table_id,),
+                        "PARTY_SIZE_RANGE",
+                        {"min": table.min_party_size, "max": table.max_party_size},
+                    )
+                )
+                continue
+            if table.capacity - party_size > budget:
+                rejected.append(
+                    Rejected(
+                        (table.table_id,),
+                        "SLACK_BUDGET_EXCEEDED",
+                        {"slack": table.capacity - party_size, "budget": budget},
+                    )
+                )
+                continue
+            yield _candidate((table,), zone_id, preference, party_size, stage.adjacency)
+
+        if k < 2:
+            continue
+        movable = [t for t in tables if t.movable]
+        sets = (
+            connected_sets(floor, movable, k, party_size + budget)
+            if stage.adjacency
+            else any_sets(movable, k, party_size + budget)
+        )
+        for chosen in sets:
+            if len(chosen) < 2:
+                continue
+            capacity = sum(t.capacity for t in chosen)
+            if capacity < party_size:
+                continue
+            yield _candidate(chosen, zone_id, preference, party_size, stage.adjacency)
+
+
+def _candidate(
+    chosen: tuple[Table, ...], zone_id: str, preference: int, party_size: int, adjacency: bool
+) -> Candidate:
+    capacity = sum(t.capacity for t in chosen)
+    return Candidate(
+        slack=capacity - party_size,
+        table_count=len(chosen),
+        zone_preference=preference,
+        zone_id=zone_id,
+        tables=tuple(sorted(t.table_id for t in chosen)),
+        capacity=capacity,
+        adjacency_required=adjacency,
+    )
+
+
+def _party_fits(table: Table, party_size: int, enforce_min: bool) -> bool:
+    if table.max_party_size is not None and party_size > table.max_party_size:
+        return False
+    return not (
+        enforce_min and table.min_party_size is not None and party_size < table.min_party_size
+    )
+
+
+def connected_sets(
+    floor: FloorView, tables: Iterable[Table], k: int, max_capacity: int
+) -> Iterator[tuple[Table, ...]]:
+    """Connected sets of up to ``k`` tables, each exactly once: grown from its smallest id
+    through neighbours with larger ids that are not yet adjacent to the set (the ESU scheme
+    of Wernicke), pruned once capacity exceeds ``max_capacity`` (tables only add seats)."""
+    by_id = {t.table_id: t for t in tables}
+
+    def exclusive(root: str, chosen: tuple[str, ...], newest: str) -> set[str]:
+        covered = {*chosen, newest}
+        for member in chosen:
+            covered |= floor.neighbours(member)
+        return {n for n in floor.neighbours(newest) if n in by_id and n > root and n not in covered}
+
+    def extend(
+        root: str, chosen: tuple[str, ...], extension: set[str], seats: int
+    ) -> Iterator[tuple[Table, ...]]:
+        if seats > max_capacity:
+            return
+        yield tuple(by_id[t] for t in chosen)
+        if len(chosen) == k:
+            return
+        remaining = set(extension)
+        for nxt in sorted(extension):
+            remaining.discard(nxt)
+            yield from extend(
+                root,
+                (*chosen, nxt),
+                remaining | exclusive(root, chosen, nxt),
+                seats + by_id[nxt].capacity,
+            )
+
+    for root in sorted(by_id):
+        yield from extend(root, (root,), exclusive(root, (), root), by_id[root].capacity)
+
+
+def any_sets(tables: Iterable[Table], k: int, max_capacity: int) -> Iterator[tuple[Table, ...]]:
+    """Sets of up to ``k`` tables regardless of adjacency (relaxed plans), in id order,
+    pruned by capacity."""
+    ordered = sorted(tables, key=lambda t: t.table_id)
+
+    def grow(start: int, chosen: tuple[Table, ...], seats: int) -> Iterator[tuple[Table, ...]]:
+        if chosen:
+            yield chosen
+        if len(chosen) == k:
+            return
+        for index in range(start, len(ordered)):
+            table = ordered[index]
+            if seats + table.capacity <= max_capacity:
+                yield from grow(index + 1, (*chosen, table), seats + table.capacity)
+
+    yield from grow(0, (), 0)
