@@ -87,24 +87,28 @@ class PydanticMapper(Mapper[UUID]):
                 data = self.cipher.decrypt(data)
             if self.compressor:
                 data = self.compressor.decompress(data)
-            state: dict[str, Any] = json.loads(data)
+            state = json.loads(data)
+            if not isinstance(state, dict):
+                raise TypeError(f"state is a JSON {type(state).__name__}, not an object")
+            version = int(state.pop("class_version", 1))
+            while version < event_class.class_version:
+                upcast = getattr(event_class, f"upcast_v{version}_v{version + 1}")
+                upcast(state)
+                version += 1
+            originator_id = stored_event.originator_id
+            return event_class.model_validate(
+                {
+                    **state,
+                    "originator_id": originator_id
+                    if isinstance(originator_id, UUID)
+                    else UUID(originator_id),
+                    "originator_version": stored_event.originator_version,
+                }
+            )
         except Exception as exc:
+            # undecodable bytes, a non-object, a missing upcast or a state the event model
+            # rejects: all are "this stored event cannot be read", the library's one error
             raise MapperDeserialisationError(
                 f"cannot decode stored event {stored_event.topic!r} "
                 f"{stored_event.originator_id}@{stored_event.originator_version}: {exc}"
             ) from exc
-        version = int(state.pop("class_version", 1))
-        while version < event_class.class_version:
-            upcast = getattr(event_class, f"upcast_v{version}_v{version + 1}")
-            upcast(state)
-            version += 1
-        originator_id = stored_event.originator_id
-        return event_class.model_validate(
-            {
-                **state,
-                "originator_id": originator_id
-                if isinstance(originator_id, UUID)
-                else UUID(originator_id),
-                "originator_version": stored_event.originator_version,
-            }
-        )
