@@ -75,7 +75,6 @@ from domain.assignments import (
     DriftRecovery,
     HoldState,
     Outcome,
-    ReleaseReason,
     TableAssignments,
     TableChange,
     day_id,
@@ -756,16 +755,16 @@ class AssignmentService(Application[UUID]):
                     ),
                 )
             except PolicyDriftError as drift:
+                # the recorded rejection has released the stale hold
                 first_drift = first_drift or drift
                 stale_hold_id = hold_id
-                self._release_for_run(command, hold_id, attempts, "drift")
                 hold_id = None
                 if attempts >= max_attempts:
                     self._drift_failed(command, drift, attempts, None)
                     raise
                 continue
             except SeatLedgerError:
-                self._release_for_run(command, hold_id, attempts, "released")
+                self._release_for_run(command, hold_id, attempts)
                 raise
             if first_drift is not None:
                 self.telemetry.emit(
@@ -790,9 +789,7 @@ class AssignmentService(Application[UUID]):
                 skipped=skipped,
             )
 
-    def _release_for_run(
-        self, command: AutoAssign, hold_id: str, attempt: int, reason: ReleaseReason
-    ) -> None:
+    def _release_for_run(self, command: AutoAssign, hold_id: str, attempt: int) -> None:
         """Release a hold of an automated run (a failed confirm never leaves one behind)."""
 
         def act(work: _UnitOfWork, now: datetime) -> None:
@@ -804,7 +801,6 @@ class AssignmentService(Application[UUID]):
                 hold_id=hold_id,
                 stamp=Stamp(now, f"{command.command_id}:release:{attempt}", command.actor_id),
                 actor_role="system",
-                reason=reason,
             )
 
         self._run(act)

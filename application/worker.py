@@ -17,6 +17,7 @@ from application.service import AssignmentService
 from application.settings import Settings
 from application.telemetry import Telemetry
 from domain.errors import InvalidInputError
+from projections.db import ReadModelDB
 from projections.migrations import migrate
 from projections.relay import LoggingPublisher, Publisher, Relay
 from projections.runner import ListenWakeups, PollingWakeups, Wakeups, serve
@@ -71,6 +72,21 @@ def run_worker(
         telemetry.emit("worker.stopped")
 
 
+def build_relay(
+    settings: Settings, db: ReadModelDB, publisher: Publisher, telemetry: Telemetry
+) -> Relay:
+    return Relay(
+        db,
+        publisher,
+        telemetry,
+        batch_size=settings.relay_batch_size,
+        max_attempts=settings.relay_max_attempts,
+        base_delay=settings.relay_base_delay_seconds,
+        max_delay=settings.relay_max_delay_seconds,
+        lease_seconds=settings.relay_lease_seconds,
+    )
+
+
 def run_relay(
     settings: Settings,
     *,
@@ -84,16 +100,7 @@ def run_relay(
     try:
         if settings.migrate_on_start:
             migrate(db)
-        relay = Relay(
-            db,
-            publisher or LoggingPublisher(),
-            telemetry,
-            batch_size=settings.relay_batch_size,
-            max_attempts=settings.relay_max_attempts,
-            base_delay=settings.relay_base_delay_seconds,
-            max_delay=settings.relay_max_delay_seconds,
-            lease_seconds=settings.relay_lease_seconds,
-        )
+        relay = build_relay(settings, db, publisher or LoggingPublisher(), telemetry)
         telemetry.emit("relay.started", persistence=settings.persistence)
         relay.serve(stop, idle_wait=settings.relay_idle_seconds)
     finally:

@@ -394,7 +394,8 @@ class BookingClosed(DayEvent):
 
 class PolicyDriftDetected(DayEvent):
     """A confirm rejected for drift. Recorded so audits see it and the outbox can publish
-    ``capacity.policy.drift``; ``first_in_run`` marks the one drift message of a run."""
+    ``capacity.policy.drift``; ``first_in_run`` marks the one drift message of a run.
+    The stale hold is released by it: holds never outlive a failed confirm."""
 
     TOPIC: ClassVar[str] = "seatledger.assignments.PolicyDriftDetected"
 
@@ -408,6 +409,10 @@ class PolicyDriftDetected(DayEvent):
 
     def apply(self, aggregate: TableAssignments) -> None:
         aggregate.command_drifts[self.command_id] = self
+        # a stale hold can never be confirmed: the rejection releases it, so it blocks nothing
+        hold = aggregate.holds.get(self.hold_id)
+        if hold is not None and hold.status == "live":
+            aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "released"})
 
 
 DAY_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -736,7 +741,7 @@ class TableAssignments(Aggregate):
             adjacency_required=required,
             relaxations=relaxations,
         )
-        if replaced is not None and replaced.status == "live":
+        if replaced is not None and replaced.is_live(stamp.now):
             self._trigger(
                 HoldReleased,
                 stamp,

@@ -1,0 +1,408 @@
+"""The ``seatledger`` command line.
+
+Each subcommand is one ``add_<name>(subparsers)`` function that builds its parser and sets
+``handler`` to a function ``(args) -> exit code``; registering it is one entry in
+:data:`SUBCOMMANDS`. ``main`` turns every :class:`~domain.errors.SeatLedgerError` into a short
+message (code, message, hint) on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeAlias
+
+from rich.console import Console
+from rich.table import Table
+
+from application.demo import (
+    DEFAULT_DB_PATH,
+    DEFAULT_SEED,
+    RESTAURANT_ID,
+    DemoDatabaseError,
+    DemoReport,
+    run_demo,
+)
+from application.read_models import open_read_models
+from application.service import AssignmentService
+from application.settings import Settings
+from application.telemetry import JsonFormatter, Telemetry
+from application.worker import build_relay, run_relay, run_worker
+from domain.errors import SeatLedgerError
+from projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
+from projections.projection import PROJECTIONS
+from projections.queries import outbox_counts
+from projections.relay import LoggingPublisher
+
+#: Exit codes: 0 ok, 1 a seatledger error (or a failed check), 2 bad usage, 130 interrupted.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler = Callable[[argparse.Namespace], int]
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+def add_demo(subparsers: Subparsers) -> None:
+    """``seatledger demo``: the project's main job, a whole service day in a few seconds."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="simulate one busy service day and check it for double bookings",
+        description=(
+            "Simulate one service day (lunch and dinner) of the demo restaurant "
+            f"{RESTAURANT_ID!r} through the service API: holds, confirms, manual seating, "
+            "moves, cancellations, expiring holds, re-sent commands, conflicts and mid-service "
+            "layout and policy changes that make open holds drift. Then read the floor back and "
+            "count double bookings independently of the domain's own checks. "
+            "The demo owns its SQLite file: an existing demo database (one holding the "
+            f"{RESTAURANT_ID!r} restaurant) is deleted and recreated, with its -wal/-shm files; "
+            "any other existing file is refused unless --overwrite is given. "
+            "Exit code 1 if a double booking was found."
+        ),
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=DEFAULT_DB_PATH,
+        metavar="PATH",
+        help=f"SQLite event store to (re)create (default: ./{DEFAULT_DB_PATH})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        metavar="N",
+        help=f"random seed; the same seed gives the same day and report (default: {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (sorted keys) instead of tables",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete PATH even if it is not a demo database",
+    )
+    parser.set_defaults(handler=demo)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Run the day; a double booking fails the run so scripts and CI can rely on the code."""
+    try:
+        report = run_demo(args.db, args.seed, overwrite=args.overwrite)
+    except DemoDatabaseError as err:
+        _print_error(f"error: {err.message}", f"hint: {err.hint}")
+        return EXIT_USAGE
+    if args.json:
+        print(report.to_json())
+    else:
+        print_demo_report(report, Console(), db=args.db)
+    return EXIT_OK if report.double_bookings == 0 else EXIT_ERROR
+
+
+def print_demo_report(report: DemoReport, console: Console, *, db: Path) -> None:
+    """The human-readable summary: counts, rejections by code, drift by kind."""
+    summary = Table(title=f"{report.restaurant_id} on {report.service_date} (seed {report.seed})")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    rows = [
+        ("zones / tables", f"{report.zones} / {report.tables}"),
+        ("bookings (walk-ins)", f"{report.bookings} ({report.walk_ins})"),
+        ("commands", report.commands),
+        ("succeeded", report.succeeded),
+        ("rejected", report.rejected),
+        ("holds placed", report.holds_placed),
+        ("holds replaced", report.holds_replaced),
+        ("holds confirmed", report.holds_confirmed),
+        ("holds released", report.holds_released),
+        ("holds expired (sweeper)", report.holds_expired),
+        ("direct assignments", report.direct_assignments),
+        ("moves", report.moves),
+        ("unassigns", report.unassigns),
+        ("idempotent replays", report.replays),
+        ("cancellations (walk-ins turned away)", f"{report.cancellations} ({report.turned_away})"),
+        ("no-shows", report.no_shows),
+        ("completions", report.completions),
+        ("layout / policy changes", report.layout_changes),
+        ("never seated", report.unseated),
+        ("double-booking scans", report.double_booking_scans),
+    ]
+    for name, value in rows:
+        summary.add_row(name, str(value))
+    style = "bold green" if report.double_bookings == 0 else "bold red"
+    summary.add_row("double bookings", f"[{style}]{report.double_bookings}[/]")
+    summary.add_row("seconds", f"{report.seconds:.2f}")
+    console.print(summary)
+    console.print(_counts("rejected by code", "code", report.rejected_by_code))
+    console.print(_counts("policy drift by kind", "kind", report.drift_by_kind))
+    console.print(_counts("bookings at close", "status", report.final_status))
+    console.print(f"event store: {db}")
+
+
+def _counts(title: str, key: str, counts: dict[str, int]) -> Table:
+    """A two-column table of counts; an empty one says so rather than vanishing."""
+    table = Table(title=title)
+    table.add_column(key)
+    table.add_column("count", justify="right")
+    for name, count in sorted(counts.items()):
+        table.add_row(name, str(count))
+    if not counts:
+        table.add_row("(none)", "0")
+    return table
+
+
+# --- production processes and operations --------------------------------------------------
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the process finishes what it holds and exits 0."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def add_migrate(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "migrate",
+        help="apply pending read-model migrations",
+        description="Apply every pending read-model migration (settings from SEATLEDGER_*).",
+    )
+    parser.add_argument("--status", action="store_true", help="only list applied and pending")
+    parser.set_defaults(handler=migrate_command, default_log_level="info")
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    with open_read_models(Settings()) as db:
+        if args.status:
+            done = set(applied_versions(db))
+            for migration in MIGRATIONS:
+                state = "applied" if migration.version in done else "pending"
+                print(f"{migration.version:4d}  {state:8s}  {migration.name}")
+            return EXIT_OK
+        applied = migrate(db)
+    for migration in applied:
+        print(f"applied {migration.version}: {migration.name}")
+    if not applied:
+        print(f"up to date (version {LATEST})")
+    return EXIT_OK
+
+
+def add_worker(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="keep the members and outbox projections current",
+        description=(
+            "Run the projections until SIGTERM or SIGINT (settings from SEATLEDGER_*). "
+            "PostgreSQL: LISTEN/NOTIFY wake-ups with polling as a safety net; SQLite: polling."
+        ),
+    )
+    parser.add_argument("--once", action="store_true", help="catch up once, then exit")
+    parser.set_defaults(handler=worker_command, default_log_level="info")
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    stop = _stop_on_signals()
+    run_worker(Settings(), stop=stop, on_idle=stop.set if args.once else None)
+    return EXIT_OK
+
+
+def add_relay(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "relay",
+        help="publish pending outbox messages",
+        description=(
+            "Hand pending outbox messages to the publisher (the default logs them) until "
+            "SIGTERM or SIGINT; failures are retried with capped exponential back-off and "
+            "dead-lettered after SEATLEDGER_RELAY_MAX_ATTEMPTS attempts."
+        ),
+    )
+    parser.add_argument("--once", action="store_true", help="relay one batch, then exit")
+    parser.set_defaults(handler=relay_command, default_log_level="info")
+
+
+def relay_command(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.once:
+        with open_read_models(settings) as db:
+            stats = build_relay(settings, db, LoggingPublisher(), Telemetry()).run_once()
+        print(json.dumps(stats.__dict__, sort_keys=True))
+        return EXIT_OK
+    run_relay(settings, stop=_stop_on_signals())
+    return EXIT_OK
+
+
+def add_status(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="projection positions, lag and outbox delivery counts",
+        description="Show where each projection is in the event log and the outbox state.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=status_command)
+
+
+def status_command(args: argparse.Namespace) -> int:
+    settings = Settings().model_copy(update={"projection_mode": "off"})
+    with AssignmentService(settings) as service:
+        events = service.event_source.max_id()
+        projections = {
+            runner.name: {"position": runner.position(), "lag": runner.lag()}
+            for runner in service.projection_runners
+        }
+        outbox = outbox_counts(service.read_models)
+    if args.json:
+        print(
+            json.dumps(
+                {"events": events, "projections": projections, "outbox": outbox},
+                sort_keys=True,
+            )
+        )
+        return EXIT_OK
+    console = Console()
+    table = Table(title=f"seatledger status ({events} events)")
+    table.add_column("projection")
+    table.add_column("position", justify="right")
+    table.add_column("lag", justify="right")
+    for name, where in projections.items():
+        table.add_row(name, str(where["position"]), str(where["lag"]))
+    console.print(table)
+    states = ("pending", "processing", "done", "dead")
+    delivery = Table(title="outbox")
+    delivery.add_column("type")
+    for state in states:
+        delivery.add_column(state, justify="right")
+    for message_type, counts in sorted(outbox.items()):
+        delivery.add_row(message_type, *(str(counts.get(state, 0)) for state in states))
+    console.print(delivery)
+    return EXIT_OK
+
+
+def add_rebuild(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "rebuild",
+        help="rebuild the read models from the event log",
+        description=(
+            "Delete the members and outbox rows and replay the whole log into them. Stop the "
+            "worker first. Outbox delivery state is rebuilt as pending: the relay will send "
+            "messages again, which consumers dedupe by message id."
+        ),
+    )
+    parser.add_argument("--projection", choices=[p.name for p in PROJECTIONS], help="only this one")
+    parser.set_defaults(handler=rebuild_command, default_log_level="info")
+
+
+def rebuild_command(args: argparse.Namespace) -> int:
+    settings = Settings().model_copy(update={"projection_mode": "off"})
+    with AssignmentService(settings) as service:
+        for runner in service.projection_runners:
+            if args.projection in (None, runner.name):
+                print(f"{runner.name}: {runner.rebuild()} events replayed")
+    return EXIT_OK
+
+
+# --- the command line -----------------------------------------------------------------------
+
+#: One entry per subcommand.
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_demo,
+    add_migrate,
+    add_worker,
+    add_relay,
+    add_status,
+    add_rebuild,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; each subcommand adds itself (see :data:`SUBCOMMANDS`)."""
+    parser = argparse.ArgumentParser(
+        prog="seatledger",
+        description="Event-sourced table assignment for restaurant booking platforms.",
+        epilog=(
+            f"exit codes: {EXIT_OK} ok, {EXIT_ERROR} a seatledger error (code, message and hint "
+            f"on stderr) or a failed check, {EXIT_USAGE} bad usage, "
+            f"{EXIT_INTERRUPTED} interrupted"
+        ),
+    )
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="log level of seatledger's log lines on stderr "
+        "(default: info for worker, relay, migrate and rebuild; error otherwise)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text lines, or one JSON object per line with the telemetry fields",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seatledger`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler: Handler = args.handler
+    logger = logging.getLogger("seatledger")
+    previous_level = logger.level
+    level = args.log_level or getattr(args, "default_log_level", "error")
+    log_handler = _log_to_stderr(logger, level, args.log_format)
+    try:
+        return handler(args)
+    except SeatLedgerError as err:
+        lines = [f"error: [{err.code}] {err.message}"]
+        if err.details:
+            lines.append(f"details: {json.dumps(err.details, default=str, sort_keys=True)}")
+        lines.append(f"hint: {err.hint}")
+        _print_error(*lines)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return EXIT_INTERRUPTED
+    finally:
+        logger.removeHandler(log_handler)
+        logger.setLevel(previous_level)
+
+
+def _log_to_stderr(logger: logging.Logger, level: str, log_format: str) -> logging.Handler:
+    """Seatledger's log lines go to stderr (stdout stays clean for --json)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logger.setLevel(level.upper())
+    logger.addHandler(handler)
+    return handler
+
+
+def _print_error(*lines: str) -> None:
+    """Plain print, not rich: messages carry brackets (``[CODE]``) rich would eat as markup."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
