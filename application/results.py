@@ -181,6 +181,7 @@ class CandidateView(Result):
     capacity: int
     slack: int
     adjacency_required: bool
+    relaxations: list[str]
 
     @classmethod
     def of(cls, candidate: Candidate) -> CandidateView:
@@ -190,6 +191,7 @@ class CandidateView(Result):
             capacity=candidate.capacity,
             slack=candidate.slack,
             adjacency_required=candidate.adjacency_required,
+            relaxations=list(candidate.relaxations),
         )
 
 

@@ -44,7 +44,11 @@ class Candidate:
     zone_id: str
     tables: tuple[str, ...]
     capacity: int = field(compare=False)
+    #: Whether the confirm must find the tables connected (False only for a relaxed plan).
     adjacency_required: bool = field(compare=False)
+    #: The ladder steps this candidate needs: adjacency (a combination that is not
+    #: connected) and min_party_size (a table meant for larger parties).
+    relaxations: tuple[Relaxation, ...] = field(compare=False, default=())
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,13 @@ class Plan:
         return self.candidates[0] if self.candidates else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Stage:
+    """One rung of the ladder: must combinations be connected, must tables' minimum party
+    sizes be respected."""
+
     adjacency: bool
     min_party: bool
-    relaxations: tuple[Relaxation, ...]
 
 
 def plan_tables(
@@ -87,11 +93,11 @@ def plan_tables(
     policy = floor.policy
     k = max_tables if max_tables is not None else policy.max_combination_size
     required = policy.requires_adjacency(party_size)
-    stages = [_Stage(required, True, ())]
+    stages = [_Stage(adjacency=required, min_party=True)]
     if required and policy.adjacency_relaxable:
-        stages.append(_Stage(False, True, ("adjacency",)))
+        stages.append(_Stage(adjacency=False, min_party=True))
     last = stages[-1]
-    stages.append(_Stage(last.adjacency, False, (*last.relaxations, "min_party_size")))
+    stages.append(_Stage(adjacency=last.adjacency, min_party=False))
 
     first_rejected: list[Rejected] = []
     any_structural = False
@@ -128,7 +134,7 @@ def plan_tables(
                 candidates=tuple(sorted(viable)),
                 rejected=tuple(rejected[:MAX_REJECTED_LISTED]),
                 rejected_total=len(rejected),
-                relaxations=stage.relaxations,
+                relaxations=min(viable).relaxations,
                 reason=None,
             )
     if not any_structural:
@@ -152,6 +158,7 @@ def _structural(
 ) -> Iterator[Candidate]:
     """Every table set that could seat the party on an empty floor at this stage."""
     budget = floor.policy.slack_budget
+    required = floor.policy.requires_adjacency(party_size)
     by_zone: dict[str, list[Table]] = {}
     for table in sorted(floor.tables.values(), key=lambda t: t.table_id):
         if not table.active:
@@ -183,7 +190,17 @@ def _structural(
                     )
                 )
                 continue
-            yield _candidate((table,), zone_id, preference, party_size, stage.adjacency)
+            needs: tuple[Relaxation, ...] = (
+                ("min_party_size",) if not _party_fits(table, party_size, True) else ()
+            )
+            yield _candidate(
+                (table,),
+                zone_id=zone_id,
+                preference=preference,
+                party_size=party_size,
+                adjacency=required,
+                relaxations=needs,
+            )
 
         if k < 2:
             continue
@@ -199,11 +216,26 @@ def _structural(
             capacity = sum(t.capacity for t in chosen)
             if capacity < party_size:
                 continue
-            yield _candidate(chosen, zone_id, preference, party_size, stage.adjacency)
+            connected = not required or floor.is_connected(t.table_id for t in chosen)
+            needs = () if connected else ("adjacency",)
+            yield _candidate(
+                chosen,
+                zone_id=zone_id,
+                preference=preference,
+                party_size=party_size,
+                adjacency=connected and required,
+                relaxations=needs,
+            )
 
 
 def _candidate(
-    chosen: tuple[Table, ...], zone_id: str, preference: int, party_size: int, adjacency: bool
+    chosen: tuple[Table, ...],
+    *,
+    zone_id: str,
+    preference: int,
+    party_size: int,
+    adjacency: bool,
+    relaxations: tuple[Relaxation, ...],
 ) -> Candidate:
     capacity = sum(t.capacity for t in chosen)
     return Candidate(
@@ -214,6 +246,7 @@ def _candidate(
         tables=tuple(sorted(t.table_id for t in chosen)),
         capacity=capacity,
         adjacency_required=adjacency,
+        relaxations=relaxations,
     )
 
 
