@@ -8,8 +8,10 @@ time, so windows stay correct across daylight-saving changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -138,6 +140,12 @@ class VenuePolicy(Frozen):
     def version(self) -> str:
         """Hash of the canonical serialisation of every field, nested ones included."""
         return digest(self.model_dump(mode="json"))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy never inherits the cached version: ``update`` may change any field."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("version", None)
+        return copied
 
     def requires_adjacency(self, party_size: int) -> bool:
         return self.adjacency_required and party_size >= self.adjacency_min_party_size

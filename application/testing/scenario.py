@@ -7,15 +7,18 @@
         s.then_error("HOLD_EXPIRED")
 
 ``given`` takes commands (run through the service) and stored domain events (a recorded
-history, appended as they are). ``when`` runs one command and remembers its result or error
-and the events it wrote; the ``then_*`` methods assert on those. Time is frozen with freezegun
+history, appended as they are). ``when`` runs one command (or any zero-argument call of the
+service, e.g. a query or a raw mapping: ``s.when(lambda: service.register_booking({...}))``)
+and remembers its result or error and the events it wrote; the ``then_*`` methods assert on
+those. ``then_error`` also asserts that the failed command wrote nothing (a drift rejection:
+only its ``PolicyDriftDetected``), directory events included. Time is frozen with freezegun
 (the service's default clock reads it) or, if the service was built with a ``ManualClock``,
 that clock is moved instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -24,6 +27,7 @@ from application.clock import ManualClock
 from application.commands import Command
 from application.service import AssignmentService
 from domain.aggregate import DomainEvent
+from domain.assignments import PolicyDriftDetected
 from domain.directory import BookingFiled, HoldFiled
 from domain.errors import ErrorCode, SeatLedgerError
 
@@ -63,6 +67,7 @@ class Scenario:
         self._result: Any = None
         self._error: SeatLedgerError | None = None
         self._events: list[DomainEvent] = []
+        self._written = 0
         self._ran = False
 
     # --- lifecycle ---
@@ -129,16 +134,25 @@ class Scenario:
                 self.service.execute(fact)
         return self
 
-    def when(self, command: Command) -> Self:
-        """Run one command; its result or error and its new events are kept for ``then``."""
-        position = self.service.recorder.max_notification_id() or 0
+    def when(self, command: Command | Callable[[], Any]) -> Self:
+        """Run one command (or a zero-argument call of the service); its result or error
+        and its new events are kept for ``then``."""
+        position = self.position()
         self._result, self._error, self._ran = None, None, True
         try:
-            self._result = self.service.execute(command)
+            if isinstance(command, Command):
+                self._result = self.service.execute(command)
+            else:
+                self._result = command()
         except SeatLedgerError as err:
             self._error = err
         self._events = self._events_after(position)
+        self._written = self.position() - position
         return self
+
+    def position(self) -> int:
+        """The store's notification position: how many events were ever written."""
+        return self.service.recorder.max_notification_id() or 0
 
     # --- then ---
 
@@ -155,9 +169,13 @@ class Scenario:
         self._require_run()
         return list(self._events)
 
-    def then_error(self, code: ErrorCode | str, **details: Any) -> SeatLedgerError:
+    def then_error(
+        self, code: ErrorCode | str, *, wrote_events: bool = False, **details: Any
+    ) -> SeatLedgerError:
         """Assert the last command failed with ``code`` (and these details), writing nothing
-        except, for drift, its recorded rejection."""
+        except, for drift, its recorded rejection. An automated run that failed after some
+        of its steps succeeded (holds placed, then released) passes ``wrote_events=True``
+        and checks ``events`` itself."""
         self._require_run()
         if self._error is None:
             raise ScenarioError(f"expected {code}, the command succeeded with {self._result!r}")
@@ -172,6 +190,13 @@ class Scenario:
                     f"{code}: details[{key!r}] is {self._error.details.get(key)!r}, "
                     f"expected {value!r}"
                 )
+        allowed = sum(isinstance(event, PolicyDriftDetected) for event in self._events)
+        if self._written > allowed and not wrote_events:
+            raise ScenarioError(
+                f"{code}: the failed command wrote {self._written} event(s) "
+                f"({[type(e).__name__ for e in self._events]}); a rejection writes nothing "
+                "but, for drift, its PolicyDriftDetected"
+            )
         return self._error
 
     def then_events(self, *expected: ExpectedEvent) -> list[DomainEvent]:
@@ -197,10 +222,12 @@ class Scenario:
         return list(self._events)
 
     def then_no_events(self) -> None:
+        """Assert the last ``when`` wrote nothing at all (directory events included)."""
         self._require_run()
-        if self._events:
+        if self._events or self._written:
             raise ScenarioError(
-                f"expected no events, got {[type(e).__name__ for e in self._events]}"
+                f"expected no events, got {self._written}: "
+                f"{[type(e).__name__ for e in self._events]}"
             )
 
     # --- history ---
