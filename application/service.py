@@ -403,8 +403,9 @@ class AssignmentService(Application[UUID]):
                 command.party_size,
                 command.service,
             )
+            service_date = block.service_date
             index = self._booking_index(work, command.restaurant_id, command.booking_id)
-            if index is not None and index.service_date != command.service_date:
+            if index is not None and index.service_date != service_date:
                 raise AlreadyExistsError(
                     ErrorCode.BOOKING_EXISTS,
                     f"booking {command.booking_id} is registered on {index.service_date}",
@@ -414,12 +415,12 @@ class AssignmentService(Application[UUID]):
                     },
                 )
             stamp = Stamp(now, command.command_id, command.actor_id)
-            day = work.get(day_id(command.restaurant_id, command.service_date), TableAssignments)
+            day = work.get(day_id(command.restaurant_id, service_date), TableAssignments)
             if day is None:
                 day = work.add(
                     TableAssignments.open(
                         restaurant_id=command.restaurant_id,
-                        service_date=command.service_date,
+                        service_date=service_date,
                         stamp=stamp,
                     )
                 )
@@ -428,7 +429,7 @@ class AssignmentService(Application[UUID]):
                     BookingIndex.file(
                         restaurant_id=command.restaurant_id,
                         booking_id=command.booking_id,
-                        service_date=command.service_date,
+                        service_date=service_date,
                         stamp=stamp,
                     )
                 )
@@ -1161,7 +1162,13 @@ class AssignmentService(Application[UUID]):
             source=change.source,
             changed=not outcome.replayed,
             replayed=outcome.replayed,
-            members=self._visible_members(restaurant_id, change),
+            # a replay returns the original result, ids included (section 7): the rows may
+            # have changed since, so the read model is not asked
+            members=(
+                self._members_of(change, {m.table_id: m.assignment_id for m in change.members})
+                if outcome.replayed
+                else self._visible_members(restaurant_id, change)
+            ),
         )
 
     def _visible_members(self, restaurant_id: str, change: TableChange) -> list[Member]:
@@ -1195,16 +1202,21 @@ class AssignmentService(Application[UUID]):
                 table_ids=missing,
                 reads=retries + 1,
             )
+        return self._members_of(change, visible)
+
+    @staticmethod
+    def _members_of(change: TableChange, assignment_ids: Mapping[str, str]) -> list[Member]:
+        """The change's members with these ids ("" where a row is not visible)."""
         return [
             Member(
                 booking_id=change.booking_id,
-                table_id=table_id,
-                assignment_id=visible.get(table_id, ""),
+                table_id=member.table_id,
+                assignment_id=assignment_ids.get(member.table_id, ""),
                 start_at=change.window.start,
                 end_at=change.window.end,
                 merge_group_id=change.merge_group_id,
             )
-            for table_id in sorted(expected)
+            for member in change.members
         ]
 
     def _booking_not_found(self, restaurant_id: str, booking_id: str) -> NotFoundError:

@@ -164,6 +164,10 @@ class HoldState(Frozen):
     table_facts: dict[str, TableFacts] | None
     adjacency_required: bool | None
     relaxations: tuple[str, ...] = ()
+    #: The command that consumed, released or expired the hold, and the last one that
+    #: extended it: a re-sent command recognises its own effect.
+    closed_by: str | None = None
+    extended_by: str | None = None
 
     def is_live(self, now: datetime) -> bool:
         """Live = not consumed, released or expired; expired means ``now >= expires_at``."""
@@ -303,7 +307,9 @@ class HoldExtended(DayEvent):
 
     def apply(self, aggregate: TableAssignments) -> None:
         hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(update={"expires_at": self.expires_at})
+        aggregate.holds[self.hold_id] = hold.model_copy(
+            update={"expires_at": self.expires_at, "extended_by": self.command_id}
+        )
 
 
 class HoldReleased(DayEvent):
@@ -315,7 +321,9 @@ class HoldReleased(DayEvent):
 
     def apply(self, aggregate: TableAssignments) -> None:
         hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "released"})
+        aggregate.holds[self.hold_id] = hold.model_copy(
+            update={"status": "released", "closed_by": self.command_id}
+        )
 
 
 class HoldExpired(DayEvent):
@@ -329,7 +337,9 @@ class HoldExpired(DayEvent):
 
     def apply(self, aggregate: TableAssignments) -> None:
         hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "expired"})
+        aggregate.holds[self.hold_id] = hold.model_copy(
+            update={"status": "expired", "closed_by": self.command_id}
+        )
 
 
 class ChangeEvent(DayEvent):
@@ -366,7 +376,9 @@ class HoldConfirmed(ChangeEvent):
 
     def apply(self, aggregate: TableAssignments) -> None:
         hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "consumed"})
+        aggregate.holds[self.hold_id] = hold.model_copy(
+            update={"status": "consumed", "closed_by": self.command_id}
+        )
         aggregate.record_change(self)
 
 
@@ -385,7 +397,9 @@ class BookingClosed(DayEvent):
     def apply(self, aggregate: TableAssignments) -> None:
         for hold_id in self.released_holds:
             hold = aggregate.holds[hold_id]
-            aggregate.holds[hold_id] = hold.model_copy(update={"status": "released"})
+            aggregate.holds[hold_id] = hold.model_copy(
+                update={"status": "released", "closed_by": self.command_id}
+            )
         if self.change is not None:
             aggregate.record_change(self)
         booking = aggregate.bookings[self.booking_id]
@@ -412,7 +426,9 @@ class PolicyDriftDetected(DayEvent):
         # a stale hold can never be confirmed: the rejection releases it, so it blocks nothing
         hold = aggregate.holds.get(self.hold_id)
         if hold is not None and hold.status == "live":
-            aggregate.holds[self.hold_id] = hold.model_copy(update={"status": "released"})
+            aggregate.holds[self.hold_id] = hold.model_copy(
+                update={"status": "released", "closed_by": self.command_id}
+            )
 
 
 DAY_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -803,7 +819,7 @@ class TableAssignments(Aggregate):
         """Returns the hold and whether it was extended (an earlier expiry is a no-op)."""
         hold = self.hold(hold_id)
         if stamp.command_id in self.seen_commands:
-            return hold, False
+            return hold, hold.extended_by == stamp.command_id
         self._check_hold_actor(hold, stamp.actor_id, actor_role, "extend")
         self._check_hold_usable(hold, stamp.now)
         expires_at = stamp.now + rules.ttl(ttl_seconds)
@@ -831,6 +847,8 @@ class TableAssignments(Aggregate):
         if hold is None:
             return False, "unknown"
         if hold.status != "live":
+            if hold.status == "released" and hold.closed_by == stamp.command_id:
+                return True, "released"  # this very command released it (a re-send)
             return False, hold.status
         if stamp.now >= hold.expires_at:
             return False, "expired"

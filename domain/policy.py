@@ -113,6 +113,10 @@ class VenuePolicy(Frozen):
     #: Whether the automated planner may drop the adjacency requirement when nothing else fits.
     adjacency_relaxable: bool = True
     slack_budget: int = Field(default=4, ge=0)
+    #: Where one service day ends and the next begins (local time). A booking starting
+    #: before it belongs to the previous day's service, and no window may cross it, so every
+    #: booking that could share a table in time lives in the same service-day aggregate.
+    service_day_starts_at: time = time(5, 0)
     max_combination_size: int = Field(default=3, ge=1, le=8)
 
     @field_validator("timezone")
@@ -161,6 +165,8 @@ class BlockWindow(Frozen):
     start_at: datetime
     dining_end_at: datetime
     service: str
+    #: The service day the booking belongs to (a 00:30 start belongs to the day before).
+    service_date: date
     fallback: bool = False
     clamped: bool = False
 
@@ -219,12 +225,18 @@ def block_window(
             )
         fallback = policy.fallback_service
         dining_end = start_at + timedelta(minutes=fallback.dining_minutes(party_size))
-        return BlockWindow(
-            window=Window(start=start_at - pre, end=dining_end + post),
-            start_at=start_at,
-            dining_end_at=dining_end,
-            service=fallback.name,
-            fallback=True,
+        return _within_service_day(
+            policy,
+            service_date,
+            start_time,
+            BlockWindow(
+                window=Window(start=start_at - pre, end=dining_end + post),
+                start_at=start_at,
+                dining_end_at=dining_end,
+                service=fallback.name,
+                service_date=service_date,
+                fallback=True,
+            ),
         )
 
     dining_end = start_at + timedelta(minutes=service.dining_minutes(party_size))
@@ -248,10 +260,42 @@ def block_window(
                         "post_buffer_minutes": policy.post_buffer_minutes,
                     },
                 )
-    return BlockWindow(
-        window=Window(start=start_at - pre, end=block_end),
-        start_at=start_at,
-        dining_end_at=dining_end,
-        service=service.name,
-        clamped=clamped,
+    return _within_service_day(
+        policy,
+        service_date,
+        start_time,
+        BlockWindow(
+            window=Window(start=start_at - pre, end=block_end),
+            start_at=start_at,
+            dining_end_at=dining_end,
+            service=service.name,
+            service_date=service_date,
+            clamped=clamped,
+        ),
     )
+
+
+def _within_service_day(
+    policy: VenuePolicy, calendar_date: date, start_time: time, block: BlockWindow
+) -> BlockWindow:
+    """Assign the block to its service day and keep it inside that day's boundaries."""
+    day_start = policy.service_day_starts_at
+    service_date = (
+        calendar_date - timedelta(days=1)
+        if start_time.replace(tzinfo=None) < day_start
+        else calendar_date
+    )
+    opens = local_instant(policy, service_date, day_start)
+    closes = local_instant(policy, service_date + timedelta(days=1), day_start)
+    if block.window.start < opens or block.window.end > closes:
+        raise WindowError(
+            ErrorCode.SERVICE_OVERRUN,
+            f"the booking's window {block.window} crosses the service-day boundary at "
+            f"{day_start.isoformat(timespec='minutes')}",
+            details={
+                "service_date": service_date.isoformat(),
+                "service_day_starts_at": day_start.isoformat(timespec="minutes"),
+                "window": block.window.canonical(),
+            },
+        )
+    return block.model_copy(update={"service_date": service_date})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from application.commands import CancelBooking, ChangePolicy
+from application.commands import CancelBooking, ChangePolicy, ExtendHold, ReleaseHold
 from application.results import AssignmentResult, HoldView
 from application.testing import Scenario
 from domain.assignments import (
@@ -89,8 +89,8 @@ def test_a_caller_key_stays_bound_after_the_tables_change(s: Scenario) -> None:
     # the original result (the booking itself is pending now)
     assert replay.replayed and replay.table_ids == original.table_ids == ["M1"]
     assert replay.idempotency_key == "k-1"
-    # its rows are gone from the read model: an id is the original one or "", never invented
-    assert all(m.assignment_id in (original.members[0].assignment_id, "") for m in replay.members)
+    # the original ids, although the rows are gone from the read model (never invented)
+    assert replay.members == original.members
     assert s.service.get_booking("r1", "b1").status == "pending"
     s.when(assign("b1", "M2", idempotency_key="k-1")).then_error(ErrorCode.IDEMPOTENCY_MISMATCH)
 
@@ -220,3 +220,39 @@ def test_a_resent_cancel_writes_once(s: Scenario) -> None:
     replay = result_of(s.when(command))
     s.then_no_events()
     assert replay.replayed and replay.status == "cancelled"
+
+
+# --- re-sent hold commands and replayed results -------------------------------------------------
+
+
+def test_a_replayed_result_keeps_its_original_assignment_ids(s: Scenario) -> None:
+    """The rows of the original result are gone after the unassign; the replay still returns
+    the ids it returned the first time (they are the event's, never invented)."""
+    original = result_of(s.when(assign("b4", "M1", "M2", idempotency_key="k-9")))
+    s.given(unassign("b4"))
+    replay = result_of(s.when(assign("b4", "M1", "M2", idempotency_key="k-9")))
+    s.then_no_events()
+    assert replay.replayed
+    assert [m.assignment_id for m in replay.members] == [m.assignment_id for m in original.members]
+    assert all(m.assignment_id for m in replay.members)
+
+
+def test_resending_a_release_or_an_extension_returns_the_original_answer(s: Scenario) -> None:
+    held = s.when(hold("b1", "M1")).result
+    assert isinstance(held, HoldView)
+    extend = ExtendHold(
+        restaurant_id="r1", hold_id=held.hold_id, ttl_seconds=600, actor_id="host-1"
+    )
+    first = s.when(extend).result
+    again = s.when(extend).result
+    s.then_no_events()
+    assert first.extended and again.extended
+    assert again.hold.expires_at == first.hold.expires_at
+
+    release = ReleaseHold(restaurant_id="r1", hold_id=held.hold_id, actor_id="host-1")
+    assert s.when(release).result.released
+    resent = s.when(release).result
+    s.then_no_events()
+    assert (resent.released, resent.status) == (True, "released")
+    other = ReleaseHold(restaurant_id="r1", hold_id=held.hold_id, actor_id="host-1")
+    assert (s.when(other).result.released, s.result.status) == (False, "released")

@@ -324,7 +324,7 @@ def _nudged(path: tuple[Any, ...], value: Any) -> Any:
         return value + 1
     if path == ("timezone",):
         return "Europe/Paris"
-    if path[-1] in ("start", "end"):
+    if path[-1] in ("start", "end", "service_day_starts_at"):
         moved = datetime.combine(DAY, time.fromisoformat(value)) + timedelta(minutes=1)
         return moved.time().isoformat()
     assert isinstance(value, str)
