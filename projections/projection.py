@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from domain.aggregate import DomainEvent
 from domain.assignments import (
@@ -56,12 +57,21 @@ class Projection(ABC):
         """Delete every row (for a rebuild from the start of the log)."""
 
 
-_MEMBER_INSERT = (
-    "INSERT INTO seatledger_members (restaurant_id, booking_id, table_id, assignment_id,"
-    " service_date, start_at, end_at, merge_group_id, idempotency_key, source, notification_id)"
-    " VALUES (:restaurant_id, :booking_id, :table_id, :assignment_id, :service_date, :start_at,"
-    " :end_at, :merge_group_id, :idempotency_key, :source, :notification_id)"
+#: The member columns (attributes of :class:`~projections.messages.MemberRow`).
+_MEMBER_COLUMNS = (
+    "restaurant_id",
+    "booking_id",
+    "table_id",
+    "assignment_id",
+    "service_date",
+    "start_at",
+    "end_at",
+    "merge_group_id",
+    "idempotency_key",
+    "source",
+    "notification_id",
 )
+_member_values = attrgetter(*_MEMBER_COLUMNS)
 
 
 class MembersProjection(Projection):
@@ -80,27 +90,29 @@ class MembersProjection(Projection):
                 latest[(item.day.restaurant_id, change.booking_id)] = (change, item)
         if not latest:
             return
-        tx.executemany(
-            "DELETE FROM seatledger_members"
-            " WHERE restaurant_id = :restaurant_id AND booking_id = :booking_id",
-            [{"restaurant_id": r, "booking_id": b} for r, b in latest],
-        )
+        tx.delete_keys("seatledger_members", ("restaurant_id", "booking_id"), list(latest))
         rows = [
-            vars(row)
+            _member_values(row)
             for change, item in latest.values()
             for row in member_rows(change, item.day, item.notification_id)
         ]
-        tx.executemany(_MEMBER_INSERT, rows)
+        tx.insert_rows("seatledger_members", _MEMBER_COLUMNS, rows)
 
     def reset(self, tx: Tx) -> None:
         tx.execute("DELETE FROM seatledger_members")
 
 
-_OUTBOX_INSERT = (
-    "INSERT INTO seatledger_outbox (message_id, notification_id, seq, type, restaurant_id,"
-    " booking_id, dedupe_key, occurred_at, payload)"
-    " VALUES (:message_id, :notification_id, :seq, :type, :restaurant_id, :booking_id,"
-    " :dedupe_key, :occurred_at, :payload)"
+#: The outbox columns the projection writes (delivery state keeps its defaults).
+_OUTBOX_COLUMNS = (
+    "message_id",
+    "notification_id",
+    "seq",
+    "type",
+    "restaurant_id",
+    "booking_id",
+    "dedupe_key",
+    "occurred_at",
+    "payload",
 )
 
 
@@ -113,21 +125,21 @@ class OutboxProjection(Projection):
 
     def apply(self, tx: Tx, batch: Sequence[Projected]) -> None:
         rows = [
-            {
-                "message_id": message.message_id,
-                "notification_id": message.notification_id,
-                "seq": message.seq,
-                "type": message.type,
-                "restaurant_id": message.restaurant_id,
-                "booking_id": message.booking_id,
-                "dedupe_key": message.dedupe_key,
-                "occurred_at": message.occurred_at,
-                "payload": message.payload_json,
-            }
+            (
+                message.message_id,
+                message.notification_id,
+                message.seq,
+                message.type,
+                message.restaurant_id,
+                message.booking_id,
+                message.dedupe_key,
+                message.occurred_at,
+                message.payload_json,
+            )
             for item in batch
             for message in messages_for(item.event, item.notification_id, item.day)
         ]
-        tx.executemany(_OUTBOX_INSERT, rows)
+        tx.insert_rows("seatledger_outbox", _OUTBOX_COLUMNS, rows)
 
     def reset(self, tx: Tx) -> None:
         tx.execute("DELETE FROM seatledger_outbox")

@@ -28,7 +28,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.aggregate import DomainEvent
 from domain.assignments import ServiceDayOpened
-from projections.db import ReadModelDB, Tx
+from projections.db import PostgresReadModels, ReadModelDB, Tx
 from projections.messages import DayInfo
 from projections.projection import Projected, Projection
 
@@ -45,9 +45,11 @@ class TrackingConflictError(RuntimeError):
     """Another runner moved the tracking position during this page: the page rolls back."""
 
 
-def lock_key(projection_name: str) -> int:
-    """A stable signed 64-bit advisory-lock key per projection."""
-    digest = hashlib.sha256(f"seatledger.projection.{projection_name}".encode()).digest()
+def lock_key(projection_name: str, schema: str = "") -> int:
+    """A stable signed 64-bit advisory-lock key per projection and schema (advisory locks
+    are database-wide: stores in other schemas of the same database must not contend)."""
+    scope = f"{schema}." if schema else ""
+    digest = hashlib.sha256(f"seatledger.projection.{scope}{projection_name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -107,7 +109,9 @@ class PageRunner:
         self.source = source
         self.telemetry = telemetry
         self.page_size = page_size
-        self.lock_key = lock_key(projection.name)
+        self.lock_key = lock_key(
+            projection.name, db.schema if isinstance(db, PostgresReadModels) else ""
+        )
 
     @property
     def name(self) -> str:
@@ -237,6 +241,9 @@ class ListenWakeups:
     """PostgreSQL ``LISTEN`` on the event table's channel, reconnecting when the connection
     is lost (killed backend, network); the timeout doubles as the polling safety net."""
 
+    #: How often a wait checks whether the worker is stopping.
+    STOP_CHECK = 0.5
+
     def __init__(self, conninfo: str, channel: str, telemetry: Telemetry) -> None:
         self.conninfo = conninfo
         self.channel = channel
@@ -262,11 +269,21 @@ class ListenWakeups:
         return conn
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Right after (re)connecting, return at once: an event committed between the
+        caller's last catch-up and the ``LISTEN`` sent its ``NOTIFY`` to nobody, so the caller
+        must catch up once more. While waiting, check ``stop`` every ``STOP_CHECK`` seconds
+        (a stopping worker must not sleep out a long poll interval)."""
         try:
             if self.conn is None or self.conn.closed:
                 self.conn = self._connect()
-            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
-                break
+                return
+            deadline = time.monotonic() + timeout
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                for _ in self.conn.notifies(timeout=min(remaining, self.STOP_CHECK), stop_after=1):
+                    return
         except psycopg.Error as exc:
             self._failures += 1
             self.telemetry.emit(
