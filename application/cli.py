@@ -39,6 +39,7 @@ from projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
 from projections.projection import PROJECTIONS
 from projections.queries import outbox_counts
 from projections.relay import LoggingPublisher
+from projections.runner import TrackingConflictError
 
 #: Exit codes: 0 ok, 1 a seatledger error (or a failed check), 2 bad usage, 130 interrupted.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -109,19 +110,25 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def print_demo_report(report: DemoReport, console: Console, *, db: Path) -> None:
-    """The human-readable summary: counts, rejections by code, drift by kind."""
+    """The human-readable summary: counts, auto-assign outcomes, the read-side checks,
+    rejections by code, drift by kind."""
     summary = Table(title=f"{report.restaurant_id} on {report.service_date} (seed {report.seed})")
     summary.add_column("what")
     summary.add_column("count", justify="right")
+    seated = report.seated_by_source
     rows = [
         ("zones / tables", f"{report.zones} / {report.tables}"),
         ("bookings (walk-ins)", f"{report.bookings} ({report.walk_ins})"),
         ("commands", report.commands),
         ("succeeded", report.succeeded),
         ("rejected", report.rejected),
+        (
+            "seated by auto-assign / hold / by hand",
+            " / ".join(str(seated.get(source, 0)) for source in ("auto", "hold", "manual")),
+        ),
         ("holds placed", report.holds_placed),
         ("holds replaced", report.holds_replaced),
-        ("holds confirmed", report.holds_confirmed),
+        ("holds confirmed (hosts and auto-assign)", report.holds_confirmed),
         ("holds released", report.holds_released),
         ("holds expired (sweeper)", report.holds_expired),
         ("direct assignments", report.direct_assignments),
@@ -137,14 +144,67 @@ def print_demo_report(report: DemoReport, console: Console, *, db: Path) -> None
     ]
     for name, value in rows:
         summary.add_row(name, str(value))
-    style = "bold green" if report.double_bookings == 0 else "bold red"
-    summary.add_row("double bookings", f"[{style}]{report.double_bookings}[/]")
+    summary.add_row("double bookings", _flag(report.double_bookings, 0))
     summary.add_row("seconds", f"{report.seconds:.2f}")
     console.print(summary)
+    console.print(_auto_assign_table(report))
+    console.print(_read_side_table(report))
     console.print(_counts("rejected by code", "code", report.rejected_by_code))
     console.print(_counts("policy drift by kind", "kind", report.drift_by_kind))
     console.print(_counts("bookings at close", "status", report.final_status))
     console.print(f"event store: {db}")
+
+
+def _auto_assign_table(report: DemoReport) -> Table:
+    auto = report.auto_assign
+    table = Table(title="auto-assign")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    failures = ", ".join(f"{code} {n}" for code, n in auto.failed_by_code.items())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in auto.no_candidate_by_reason.items())
+    rows = [
+        ("attempted", str(auto.attempted)),
+        ("quoted ahead", str(auto.early_quotes)),
+        ("assigned", str(auto.succeeded)),
+        ("  of which after a drift", str(auto.drift_recovered)),
+        ("drift not recovered", str(auto.drift_failed)),
+        ("failed", f"{sum(auto.failed_by_code.values())} {failures}".strip()),
+        ("no candidate", f"{auto.no_candidate} {reasons}".strip()),
+        ("already assigned", str(auto.already_assigned)),
+        ("holds left after a failure", _flag(auto.holds_left_after_failure, 0)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _read_side_table(report: DemoReport) -> Table:
+    """Each outbox or members count next to what it must equal."""
+    table = Table(title="read side, projections caught up")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("expected", justify="right")
+    rows = [
+        ("capacity.assignment.sync", report.sync_messages, report.table_set_changing_commands),
+        ("capacity.hold.confirmed", report.hold_confirmed_messages, report.holds_confirmed),
+        (
+            "capacity.policy.drift",
+            report.drift_messages,
+            sum(report.drift_by_kind.values()) + report.auto_assign.drift_recovered,
+        ),
+        ("member rows", report.members_rows, report.assigned_at_close),
+        ("assigned tables without a member row", report.members_with_empty_id, 0),
+    ]
+    for name, count, expected in rows:
+        table.add_row(name, _flag(count, expected), str(expected))
+    table.add_row('member ids "" in command results', str(report.results_with_empty_id), "")
+    return table
+
+
+def _flag(count: int, expected: int) -> str:
+    """A count in green when it is what it must be, else in red."""
+    style = "bold green" if count == expected else "bold red"
+    return f"[{style}]{count}[/]"
 
 
 def _counts(title: str, key: str, counts: dict[str, int]) -> Table:
@@ -309,7 +369,12 @@ def rebuild_command(args: argparse.Namespace) -> int:
     with AssignmentService(settings) as service:
         for runner in service.projection_runners:
             if args.projection in (None, runner.name):
-                print(f"{runner.name}: {runner.rebuild()} events replayed")
+                try:
+                    replayed = runner.rebuild()
+                except TrackingConflictError as err:
+                    _print_error(f"error: {err}", "hint: stop the workers, then rebuild")
+                    return EXIT_ERROR
+                print(f"{runner.name}: {replayed} events replayed")
     return EXIT_OK
 
 

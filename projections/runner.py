@@ -209,8 +209,11 @@ class PageRunner:
         return total
 
     def rebuild(self) -> int:
-        """Delete the rows and the position, then replay the whole log."""
+        """Delete the rows and the position, then replay the whole log. Refused while
+        another runner holds the projection (stop the workers first)."""
         with self.db.transaction() as tx:
+            if not self._try_lock(tx):
+                raise TrackingConflictError(f"{self.name}: another runner is active")
             self.projection.reset(tx)
             tx.execute(
                 "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}

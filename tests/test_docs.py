@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from application.commands import COMMAND_METHODS
 from domain.errors import CODE_SPECS, ErrorCode
 
@@ -34,3 +36,12 @@ def test_every_service_command_is_documented_in_the_api_guide() -> None:
 def test_readme_gives_the_two_setup_commands() -> None:
     text = README.read_text()
     assert "make demo" in text and "make test" in text
+
+
+def test_the_readme_embedding_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEATLEDGER_SQLITE_PATH", str(tmp_path / "readme.db"))
+    (example,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
+    assert capsys.readouterr().out.strip() == "['T1', 'T2']"
