@@ -92,7 +92,8 @@ def add_demo(subparsers: Subparsers) -> None:
         action="store_true",
         help="delete PATH even if it is not a demo database",
     )
-    parser.set_defaults(handler=demo)
+    # the simulated day escalates drift on purpose: its log lines are not news
+    parser.set_defaults(handler=demo, default_log_level="critical")
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -160,16 +161,15 @@ def _auto_assign_table(report: DemoReport) -> Table:
     table = Table(title="auto-assign")
     table.add_column("what")
     table.add_column("count", justify="right")
-    failures = ", ".join(f"{code} {n}" for code, n in auto.failed_by_code.items())
-    reasons = ", ".join(f"{reason} {n}" for reason, n in auto.no_candidate_by_reason.items())
     rows = [
         ("attempted", str(auto.attempted)),
         ("quoted ahead", str(auto.early_quotes)),
         ("assigned", str(auto.succeeded)),
         ("  of which after a drift", str(auto.drift_recovered)),
         ("drift not recovered", str(auto.drift_failed)),
-        ("failed", f"{sum(auto.failed_by_code.values())} {failures}".strip()),
-        ("no candidate", f"{auto.no_candidate} {reasons}".strip()),
+        ("failed", _breakdown(auto.failed_by_code)),
+        ("no candidate", _breakdown(auto.no_candidate_by_reason)),
+        ("replayed (re-sent)", str(auto.replayed)),
         ("already assigned", str(auto.already_assigned)),
         ("holds left after a failure", _flag(auto.holds_left_after_failure, 0)),
     ]
@@ -199,6 +199,13 @@ def _read_side_table(report: DemoReport) -> Table:
         table.add_row(name, _flag(count, expected), str(expected))
     table.add_row('member ids "" in command results', str(report.results_with_empty_id), "")
     return table
+
+
+def _breakdown(counts: dict[str, int]) -> str:
+    """``3 (A 1, B 2)``: the total, then the counts it is made of."""
+    parts = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    total = sum(counts.values())
+    return f"{total} ({parts})" if parts else str(total)
 
 
 def _flag(count: int, expected: int) -> str:
@@ -407,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=("debug", "info", "warning", "error", "critical"),
         help="log level of seatledger's log lines on stderr "
-        "(default: info for worker, relay, migrate and rebuild; error otherwise)",
+        "(default: info for worker, relay, migrate and rebuild; critical for demo; "
+        "error otherwise)",
     )
     parser.add_argument(
         "--log-format",

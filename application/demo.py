@@ -2,16 +2,23 @@
 
 The demo drives the public :class:`~application.service.AssignmentService` API only (pydantic
 commands in, results or :class:`~domain.errors.SeatLedgerError` out) the way a busy front of
-house would: hosts hold tables and confirm them, seat parties by hand, move and unseat them,
-re-send commands after "timeouts", let holds lapse, misread the floor, and a manager changes the
-layout and the policy mid-service while holds are open. Time is a
+house would. Most parties are seated by ``auto_assign``, many of them quoted ahead (a 15-minute
+hold) and confirmed later; hosts seat the rest by hand: they hold tables and confirm them, seat
+parties directly, move and unseat them, re-send commands after "timeouts", let holds lapse and
+misread the floor. A manager changes the layout and the policy mid-service while holds and
+quotes are open, so confirms drift: auto-assign recovers by re-quoting, except on terminals
+with drift retry switched off. Large parties late in a full service find no candidate. Time is a
 :class:`~application.clock.ManualClock`; every random choice comes from one
 ``random.Random(seed)`` and every command id is derived from a counter, so one seed always
 writes the same event log and yields the same report (except the wall time).
 
 Afterwards the floor is checked for double bookings *independently* of the domain: every
 booking's tables and window are read back through ``get_day`` (during the service and at the
-end) and any two bookings sharing a table in overlapping half-open windows are counted.
+end) and any two bookings sharing a table in overlapping half-open windows are counted. The
+read side is checked against what the demo saw: once the projections caught up, the outbox must
+hold one ``capacity.assignment.sync`` per command that changed a booking's table set and one
+``capacity.hold.confirmed`` per confirmed hold (both counted from the results the demo got
+back), and the members read model must have a row for every table assigned at close.
 
 :func:`run_demo` returns a :class:`DemoReport`; printing is the CLI's job.
 """
@@ -38,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from application.clock import ManualClock
 from application.commands import (
     AssignTables,
+    AutoAssign,
     CancelBooking,
     ChangePolicy,
     Command,
@@ -49,18 +57,26 @@ from application.commands import (
     LinkTables,
     MarkNoShow,
     PlaceHold,
+    QuoteBooking,
     RegisterBooking,
     ReleaseHold,
     UnassignTables,
     UnlinkTables,
 )
-from application.results import AssignmentResult, BookingView
+from application.results import AssignmentResult, AutoAssignResult, BookingView, DayView
 from application.service import AssignmentService
 from application.settings import Settings
-from domain.errors import InfrastructureError, PolicyDriftError, SeatLedgerError
+from domain.errors import (
+    InfrastructureError,
+    PolicyDriftError,
+    PolicyRequoteFailedError,
+    SeatLedgerError,
+)
 from domain.layout import Table, Zone, edge, layout_id
 from domain.policy import VenuePolicy
 from domain.values import Window
+from projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
+from projections.queries import all_members, outbox_counts
 
 #: The demo's restaurant. Its layout aggregate in a database marks the file as a demo database.
 RESTAURANT_ID = "demo-bistro"
@@ -75,10 +91,19 @@ _HOSTS = ("host-ana", "host-ben", "host-cleo")
 _MANAGER = "manager-dana"
 _PARTY_SIZES = (2, 3, 4, 5, 6, 7, 8)
 _PARTY_WEIGHTS = (40, 12, 26, 7, 8, 4, 3)
+#: A coach party: more guests than any table or combination of three seats.
+_LARGE_GROUP = 14
 #: A meal blocks its tables for four to six quarter-hours; the platform fills a quarter-hour
 #: up to this share of the active tables.
 _MAX_MEAL_SLOTS = 6
 _LOAD_FACTOR = 1.1
+#: Most parties are seated by auto-assign; the hosts seat the rest by hand.
+_AUTO_SHARE = 0.75
+#: Of the auto-assigned bookings, these are quoted ahead (a long hold) and confirmed later.
+_QUOTE_AHEAD_SHARE = 0.8
+_QUOTE_TTL_SECONDS = 900
+#: Quoted bookings whose terminal runs auto-assign with drift retry switched off.
+_NO_RETRY_SHARE = 0.25
 
 C = TypeVar("C", bound=Command)
 R = TypeVar("R")
@@ -94,6 +119,35 @@ class DemoConfig(BaseModel):
     walk_ins: int = Field(default=16, ge=0)
     #: Requests for a table after the kitchen's last seating: rejected with SERVICE_OVERRUN.
     late_requests: int = Field(default=2, ge=0)
+    #: Walk-in groups larger than any table or combination: auto-assign finds NO_CAPACITY.
+    large_groups: int = Field(default=1, ge=0)
+
+
+class AutoAssignReport(BaseModel):
+    """What ``auto_assign`` did. ``attempted`` = ``succeeded`` + ``replayed`` +
+    ``already_assigned`` + ``no_candidate`` + the failures in ``failed_by_code``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempted: int = 0
+    succeeded: int = 0
+    #: Succeeded after a drift: the stale hold was released, re-quoted and confirmed.
+    drift_recovered: int = 0
+    #: Failed for drift: POLICY_DRIFT (retry off, or attempts used up) plus
+    #: POLICY_REQUOTE_FAILED (no candidate left after the drift).
+    drift_failed: int = 0
+    #: Every auto-assign that raised, by error code (drift failures included).
+    failed_by_code: dict[str, int] = Field(default_factory=dict)
+    no_candidate: int = 0
+    no_candidate_by_reason: dict[str, int] = Field(default_factory=dict)
+    #: The same command re-sent after a timeout: the original result came back.
+    replayed: int = 0
+    #: The booking had tables already (a new auto-assign for a seated party).
+    already_assigned: int = 0
+    #: Bookings quoted ahead (QuoteBooking, a 15-minute hold) and auto-assigned later.
+    early_quotes: int = 0
+    #: Live holds of the booking right after a failed or candidate-less auto-assign: must be 0.
+    holds_left_after_failure: int = 0
 
 
 class DemoReport(BaseModel):
@@ -114,9 +168,11 @@ class DemoReport(BaseModel):
     succeeded: int
     rejected: int
     rejected_by_code: dict[str, int]
+    #: Drift met by the hosts' confirms and by auto-assign runs (recovered or not), by kind.
     drift_by_kind: dict[str, int]
     holds_placed: int
     holds_replaced: int
+    #: Holds confirmed: by the hosts' confirms and by auto-assign (one hold.confirmed each).
     holds_confirmed: int
     holds_released: int
     holds_expired: int
@@ -137,6 +193,24 @@ class DemoReport(BaseModel):
     double_booking_scans: int
     #: Distinct pairs of bookings found sharing a table in overlapping windows, over all scans.
     double_bookings: int
+    #: Bookings by how they first got tables: auto (auto-assign), hold (a host's confirm),
+    #: manual (a host's direct assign).
+    seated_by_source: dict[str, int] = Field(default_factory=dict)
+    auto_assign: AutoAssignReport = Field(default_factory=AutoAssignReport)
+    #: Successful, non-replayed commands that changed a booking's table set, counted from
+    #: the results the demo got back; ``sync_messages`` must equal it.
+    table_set_changing_commands: int = 0
+    #: Member entries with assignment id "" (not yet visible) in those results.
+    results_with_empty_id: int = 0
+    #: The read side once the projections caught up: outbox rows by type ...
+    sync_messages: int = 0
+    hold_confirmed_messages: int = 0
+    drift_messages: int = 0
+    #: ... and the members read model against the floor ``get_day`` shows at close:
+    #: its rows, the (booking, table) pairs assigned, and those pairs without a member row.
+    members_rows: int = 0
+    assigned_at_close: int = 0
+    members_with_empty_id: int = 0
     seconds: float
 
     def to_json(self) -> str:
@@ -293,6 +367,12 @@ class _Party:
     closed: bool = False
     host: str = _HOSTS[0]
     attempts: int = 0
+    #: Its quote awaiting auto-assign, if it was quoted ahead.
+    quote: _Hold | None = None
+    #: False: the terminal auto-assigning it has drift retry switched off.
+    retry_on_drift: bool | None = None
+    #: How it first got tables (auto, hold or manual).
+    seated_by: str | None = None
 
 
 @dataclass
@@ -317,13 +397,44 @@ class _Step:
 
 @dataclass
 class _Incident:
-    """A manager's change, due at a time, fired once open holds make it a drift test."""
+    """A manager's change, due at a time, fired once the eligible open holds are enough to
+    make it a drift test (after ``patience``, any one of them will do)."""
 
     due: datetime
-    min_open_holds: int
     fire: Callable[[list[_Hold]], None]
     eligible: Callable[[_Hold], bool] = lambda _hold: True
+    enough: Callable[[list[_Hold]], bool] = bool
+    patience: timedelta = timedelta(minutes=30)
     done: bool = False
+
+
+@dataclass
+class _AutoTally:
+    attempted: int = 0
+    succeeded: int = 0
+    drift_recovered: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    no_candidate: Counter[str] = field(default_factory=Counter)
+    replayed: int = 0
+    already_assigned: int = 0
+    early_quotes: int = 0
+    holds_left_after_failure: int = 0
+
+    def report(self) -> AutoAssignReport:
+        drift_codes = ("POLICY_DRIFT", "POLICY_REQUOTE_FAILED")
+        return AutoAssignReport(
+            attempted=self.attempted,
+            succeeded=self.succeeded,
+            drift_recovered=self.drift_recovered,
+            drift_failed=sum(self.failed[code] for code in drift_codes),
+            failed_by_code=dict(sorted(self.failed.items())),
+            no_candidate=sum(self.no_candidate.values()),
+            no_candidate_by_reason=dict(sorted(self.no_candidate.items())),
+            replayed=self.replayed,
+            already_assigned=self.already_assigned,
+            early_quotes=self.early_quotes,
+            holds_left_after_failure=self.holds_left_after_failure,
+        )
 
 
 @dataclass
@@ -348,6 +459,10 @@ class _Tally:
     layout_changes: int = 0
     scans: int = 0
     double_bookings: set[tuple[str, str]] = field(default_factory=set)
+    seated_by: Counter[str] = field(default_factory=Counter)
+    table_set_changes: int = 0
+    results_with_empty_id: int = 0
+    auto: _AutoTally = field(default_factory=_AutoTally)
 
 
 class _ServiceDay:
@@ -406,11 +521,35 @@ class _ServiceDay:
             self.tally.rejected[str(err.code)] += 1
             if isinstance(err, PolicyDriftError):
                 self.tally.drift[err.kind] += 1
+            elif isinstance(err, PolicyRequoteFailedError):
+                self.tally.drift[str(err.details.get("kind"))] += 1
             return err
         self.tally.succeeded += 1
-        if isinstance(result, AssignmentResult) and result.replayed:
-            self.tally.replays += 1
+        assignment = result.assignment if isinstance(result, AutoAssignResult) else result
+        if isinstance(assignment, AssignmentResult):
+            self.observe(assignment)
         return result
+
+    def observe(self, result: AssignmentResult) -> None:
+        """Every assignment result updates the hosts' picture of the floor and the counts the
+        read side is checked against: a successful, non-replayed command that changed the
+        booking's table set owes one sync message, a confirmed hold one hold.confirmed."""
+        self.tally.results_with_empty_id += sum(1 for m in result.members if not m.assignment_id)
+        if result.replayed:
+            self.tally.replays += 1
+        if result.replayed or not result.changed:
+            return
+        if result.hold_id is not None:
+            self.tally.holds_confirmed += 1
+        party = self.parties[result.booking_id]
+        tables = tuple(result.table_ids)
+        if tables == party.tables:
+            return
+        self.tally.table_set_changes += 1
+        if party.seated_by is None and tables and result.source is not None:
+            party.seated_by = result.source
+            self.tally.seated_by[result.source] += 1
+        self.set_tables(party, tables)
 
     def run(self, until: datetime) -> None:
         while self._queue and self._queue[0].at <= until:
@@ -551,6 +690,9 @@ class _ServiceDay:
             if n >= config.walk_ins // 3:
                 arrival = self.local(17, 20) + timedelta(minutes=rng.randint(0, 220))
             self.book(f"walk-in-{n + 1:02d}", arrival, self.party_size(), walk_in=True)
+        for n in range(config.large_groups):
+            arrival = self.local(19, 0) + timedelta(minutes=rng.randint(0, 90))
+            self.book(f"walk-in-group-{n + 1:02d}", arrival, _LARGE_GROUP, walk_in=True)
         for n in range(config.late_requests):
             asked = self.local(20, 30) + timedelta(minutes=rng.randint(0, 60))
             self.at(asked, functools.partial(self.late_request, n))
@@ -594,7 +736,9 @@ class _ServiceDay:
         self.at(registered, lambda: self.register(party))
         roll = rng.random()
         if walk_in:
-            self.at(registered + timedelta(seconds=30), lambda: self.seat(party, direct=True))
+            by_hand = size <= _PARTY_SIZES[-1] and rng.random() >= _AUTO_SHARE
+            seat = self.seat_directly if by_hand else self.auto
+            self.at(registered + timedelta(seconds=30), lambda: seat(party))
             return
         # hosts plan each quarter-hour's bookings in one go, 40 minutes ahead
         planning = start - timedelta(minutes=40) + timedelta(seconds=rng.randint(0, 300))
@@ -656,21 +800,128 @@ class _ServiceDay:
     # --- seating ---
 
     def plan(self, party: _Party) -> None:
-        """A host picks tables for a booking: usually hold then confirm, else seat directly."""
+        """A booking is planned 40 minutes ahead: mostly by auto-assign (most of those are
+        quoted ahead), else a host picks tables: usually hold then confirm, else seat directly."""
         if not self.ready(party) or party.tables:
             return
-        self.seat(party, direct=self.rng.random() < 0.35)
+        roll = self.rng.random()
+        if roll < _AUTO_SHARE * _QUOTE_AHEAD_SHARE:
+            self.quote_ahead(party)
+        elif roll < _AUTO_SHARE:
+            self.auto(party)
+        else:
+            self.seat(party, direct=self.rng.random() < 0.35)
+
+    def no_table(self, party: _Party, look_again: Callable[[], None]) -> None:
+        """Nothing free: a walk-in is turned away, a booking waits and is looked at again."""
+        if party.walk_in:
+            self.tally.turned_away += 1
+            self.close(party, "cancel")
+        elif self.now() < party.start + timedelta(minutes=10):
+            self.after(300, look_again)
+
+    # --- seating: auto-assign ---
+
+    def quote_ahead(self, party: _Party) -> None:
+        """The platform quotes the booking now (a 15-minute hold) and auto-assigns it later,
+        usually before the hold lapses; a manager's change in between makes it drift."""
+        if self.rng.random() < _NO_RETRY_SHARE:
+            party.retry_on_drift = False
+        outcome = self.send(
+            self.service.quote,
+            QuoteBooking(
+                restaurant_id=RESTAURANT_ID,
+                booking_id=party.booking_id,
+                ttl_seconds=_QUOTE_TTL_SECONDS,
+                command_id=self.cid("quote"),
+                actor_id=party.host,
+            ),
+        )
+        if self.rng.random() < 0.1:  # nobody gets to it in time: the quote lapses
+            delay = self.rng.randint(_QUOTE_TTL_SECONDS + 30, _QUOTE_TTL_SECONDS + 300)
+        else:
+            delay = self.rng.randint(120, _QUOTE_TTL_SECONDS - 60)
+        if not isinstance(outcome, SeatLedgerError) and outcome.hold is not None:
+            self.tally.auto.early_quotes += 1
+            held = outcome.hold
+            party.quote = _Hold(
+                held.hold_id,
+                party.booking_id,
+                tuple(held.table_ids),
+                held.window,
+                held.expires_at,
+                confirm_at=self.now() + timedelta(seconds=delay),
+            )
+            self.holds[held.hold_id] = party.quote
+        self.after(delay, lambda: self.auto(party))
+
+    def auto(self, party: _Party) -> None:
+        """Auto-assign: the service confirms the party's live quote, or quotes and confirms;
+        on drift it re-quotes unless the terminal switched retry off."""
+        if not self.ready(party) or party.tables:
+            return
+        command = AutoAssign(
+            restaurant_id=RESTAURANT_ID,
+            booking_id=party.booking_id,
+            retry_on_drift=party.retry_on_drift,
+            command_id=self.cid("auto"),
+            actor_id=party.host,
+        )
+        outcome = self.auto_assign(command)
+        if party.quote is not None:  # confirmed, released or lapsed: it blocks nothing now
+            self.settle(party.quote)
+            party.quote = None
+        if isinstance(outcome, SeatLedgerError):
+            party.retry_on_drift = None  # the host tries again, with the usual terminal
+            party.attempts += 1
+            if party.attempts <= 4:
+                self.after(60, lambda: self.auto(party))
+        elif outcome.outcome == "no_candidate":
+            self.no_table(party, lambda: self.auto(party))
+        elif outcome.outcome == "assigned":
+            self.seated(party)
+            if self.rng.random() < 0.06:  # timeout on the reply: the very same command again
+                self.after(2, lambda: self.resend(command))
+
+    def auto_assign(self, command: AutoAssign) -> AutoAssignResult | SeatLedgerError:
+        """One auto-assign, tallied by outcome. After a failure or no candidate the booking
+        must be left without a live hold (domain.md 9 and 15): read the day back to check."""
+        auto = self.tally.auto
+        auto.attempted += 1
+        outcome = self.send(self.service.auto_assign, command)
+        if isinstance(outcome, SeatLedgerError):
+            auto.failed[str(outcome.code)] += 1
+        elif outcome.outcome == "no_candidate":
+            auto.no_candidate[str(outcome.reason)] += 1
+        elif outcome.outcome == "already_assigned":
+            auto.already_assigned += 1
+            return outcome
+        elif outcome.assignment is not None and outcome.assignment.replayed:
+            auto.replayed += 1
+            return outcome
+        else:
+            auto.succeeded += 1
+            if outcome.drift_recovered:
+                auto.drift_recovered += 1
+                self.tally.drift[str(outcome.drift_kind)] += 1
+            return outcome
+        day = self.service.get_day(RESTAURANT_ID, SERVICE_DATE)
+        auto.holds_left_after_failure += sum(
+            1 for h in day.holds if h.booking_id == command.booking_id and h.status == "live"
+        )
+        return outcome
+
+    # --- seating: by hand ---
+
+    def seat_directly(self, party: _Party) -> None:
+        self.seat(party, direct=True)
 
     def seat(self, party: _Party, *, direct: bool) -> None:
         if not self.ready(party) or party.tables:
             return
         free = self.candidates(party)
         if not free:
-            if party.walk_in:
-                self.tally.turned_away += 1
-                self.close(party, "cancel")
-            elif self.now() < party.start + timedelta(minutes=10):
-                self.after(300, lambda: self.seat(party, direct=True))  # waitlist: look again
+            self.no_table(party, lambda: self.seat(party, direct=True))
             return
         party.attempts += 1
         if party.attempts > 4:
@@ -800,8 +1051,7 @@ class _ServiceDay:
             self.after(30, lambda: self.seat(party, direct=False))
             return
         self.settle(hold)
-        self.tally.holds_confirmed += 1
-        self.seated(party, outcome)
+        self.seated(party)
         roll = self.rng.random()
         if roll < 0.08:  # timeout on the reply: the very same command again
             self.after(2, lambda: self.resend(command))
@@ -809,11 +1059,13 @@ class _ServiceDay:
             again = command.model_copy(update={"command_id": self.cid("confirm")})
             self.after(4, lambda: self.resend(again))
 
-    def resend(self, command: ConfirmHold | AssignTables) -> None:
+    def resend(self, command: ConfirmHold | AssignTables | AutoAssign) -> None:
         if isinstance(command, ConfirmHold):
             self.send(self.service.confirm_hold, command)
-        else:
+        elif isinstance(command, AssignTables):
             self.send(self.service.assign_tables, command)
+        else:
+            self.auto_assign(command)
 
     def release(self, party: _Party, hold: _Hold, *, then_seat: bool = False) -> None:
         outcome = self.send(
@@ -859,7 +1111,7 @@ class _ServiceDay:
             self.tally.moves += 1
         else:
             self.tally.direct_assignments += 1
-        self.seated(party, outcome, moved=replace)
+        self.seated(party, moved=replace)
         roll = self.rng.random()
         if roll < 0.08:  # timeout on the reply: the very same command again
             self.after(3, lambda: self.resend(command))
@@ -872,8 +1124,9 @@ class _ServiceDay:
                 )
                 self.after(5, lambda: self.resend(wrong))
 
-    def seated(self, party: _Party, outcome: AssignmentResult, *, moved: bool = False) -> None:
-        self.set_tables(party, outcome.table_ids)
+    def seated(self, party: _Party, *, moved: bool = False) -> None:
+        """The party has tables (``observe`` noted them): the guest may still ask to move,
+        or the host may unseat it to reshuffle the floor."""
         if moved or party.walk_in:
             return
         roll = self.rng.random()
@@ -907,7 +1160,6 @@ class _ServiceDay:
         if isinstance(outcome, SeatLedgerError):
             return
         self.tally.unassigns += 1
-        self.set_tables(party, outcome.table_ids)
         party.attempts = 0
         self.after(300, lambda: self.seat(party, direct=self.rng.random() < 0.5))
 
@@ -936,7 +1188,6 @@ class _ServiceDay:
         else:
             self.tally.completions += 1
         party.closed = True
-        self.set_tables(party, ())
         self.drop_holds(party.booking_id)
 
     def sweep(self) -> None:
@@ -969,13 +1220,25 @@ class _ServiceDay:
         self.incidents = [
             _Incident(
                 due=self.local(12, 30),
-                min_open_holds=1,
                 fire=self.unlink_incident,
                 eligible=lambda h: bool(self.edges_among(h.tables)),
             ),
-            _Incident(due=self.local(18, 15), min_open_holds=1, fire=self.table_incident),
-            _Incident(due=self.local(19, 20), min_open_holds=2, fire=self.policy_incident),
+            _Incident(due=self.local(18, 15), fire=self.table_incident),
+            _Incident(
+                due=self.local(19, 0),
+                fire=self.policy_incident,
+                enough=self.both_auto_outcomes,
+                patience=timedelta(minutes=90),
+            ),
         ]
+
+    def both_auto_outcomes(self, holds: list[_Hold]) -> bool:
+        """Open quotes whose auto-assign will retry a drift and one whose will not: a policy
+        change now shows auto-assign recovering, and failing."""
+        quoted = [
+            self.parties[h.booking_id] for h in holds if self.parties[h.booking_id].quote is h
+        ]
+        return {party.retry_on_drift is not False for party in quoted} == {True, False}
 
     def check_incidents(self) -> None:
         now = self.now()
@@ -989,8 +1252,8 @@ class _ServiceDay:
                 and now < h.confirm_at < h.expires_at
                 and incident.eligible(h)
             ]
-            late = now - incident.due > timedelta(minutes=30)
-            if len(open_holds) >= (1 if late else incident.min_open_holds):
+            late = now - incident.due > incident.patience
+            if open_holds and (late or incident.enough(open_holds)):
                 incident.done = True  # one attempt: a rejected change is not retried
                 incident.fire(sorted(open_holds, key=lambda h: h.hold_id))
 
@@ -1083,6 +1346,49 @@ def _overlap(a: Window, b: Window) -> bool:
     return a.start < b.end and b.start < a.end
 
 
+# --- the read side --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadSide:
+    """What other systems see: outbox rows by type, and the members read model against the
+    floor the service day shows."""
+
+    sync_messages: int
+    hold_confirmed_messages: int
+    drift_messages: int
+    members_rows: int
+    #: (booking, table) pairs assigned according to the service day.
+    assigned_at_close: int
+    #: Of those, the pairs without a member row carrying an assignment id.
+    members_with_empty_id: int
+
+
+def audit_read_side(service: AssignmentService, day: DayView) -> ReadSide:
+    """Catch the projections up, then count what they show against ``day``."""
+    service.catch_up_projections()
+    outbox = {
+        message_type: sum(by_status.values())
+        for message_type, by_status in outbox_counts(service.read_models).items()
+    }
+    assigned = missing = 0
+    for booking in day.bookings:
+        if not booking.table_ids:
+            continue
+        members = service.members(day.restaurant_id, booking.booking_id)
+        visible = {m.table_id for m in members if m.assignment_id}
+        assigned += len(booking.table_ids)
+        missing += len(set(booking.table_ids) - visible)
+    return ReadSide(
+        sync_messages=outbox.get(SYNC, 0),
+        hold_confirmed_messages=outbox.get(HOLD_CONFIRMED, 0),
+        drift_messages=outbox.get(POLICY_DRIFT, 0),
+        members_rows=len(all_members(service.read_models)),
+        assigned_at_close=assigned,
+        members_with_empty_id=missing,
+    )
+
+
 # --- the entry point ------------------------------------------------------------------------
 
 
@@ -1107,6 +1413,7 @@ def run_demo(
         day.sweep()
         day.scan()
         final = service.get_day(RESTAURANT_ID, SERVICE_DATE)
+        read_side = audit_read_side(service, final)
     finally:
         service.close()
     tally = day.tally
@@ -1142,5 +1449,15 @@ def run_demo(
         final_status=dict(sorted(status.items())),
         double_booking_scans=tally.scans,
         double_bookings=len(tally.double_bookings),
+        seated_by_source=dict(sorted(tally.seated_by.items())),
+        auto_assign=tally.auto.report(),
+        table_set_changing_commands=tally.table_set_changes,
+        results_with_empty_id=tally.results_with_empty_id,
+        sync_messages=read_side.sync_messages,
+        hold_confirmed_messages=read_side.hold_confirmed_messages,
+        drift_messages=read_side.drift_messages,
+        members_rows=read_side.members_rows,
+        assigned_at_close=read_side.assigned_at_close,
+        members_with_empty_id=read_side.members_with_empty_id,
         seconds=round(wall.perf_counter() - started, 3),
     )

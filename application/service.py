@@ -76,8 +76,10 @@ from domain.assignments import (
     HoldState,
     Outcome,
     TableAssignments,
-    TableChange,
     day_id,
+)
+from domain.assignments import (
+    Member as DomainMember,
 )
 from domain.directory import BookingIndex, HoldIndex, booking_index_id, hold_index_id
 from domain.errors import (
@@ -676,6 +678,9 @@ class AssignmentService(Application[UUID]):
 
         day = self._booking_day(_UnitOfWork(self), restaurant_id, booking_id)
         booking = day.booking(booking_id)
+        replayed = self._replayed_run(day, command)
+        if replayed is not None:
+            return replayed
         if booking.tables:
             return AutoAssignResult(
                 restaurant_id=restaurant_id,
@@ -789,6 +794,36 @@ class AssignmentService(Application[UUID]):
                 relaxations=relaxations,
                 skipped=skipped,
             )
+
+    def _replayed_run(self, day: TableAssignments, command: AutoAssign) -> AutoAssignResult | None:
+        """A re-sent auto-assign whose run succeeded: its original result, nothing written."""
+        prefix = f"{command.command_id}:confirm:"
+        attempts = [
+            int(command_id.removeprefix(prefix))
+            for command_id in day.command_changes
+            if command_id.startswith(prefix)
+        ]
+        if not attempts:
+            return None
+        attempt = max(attempts)
+        change = day.command_changes[f"{prefix}{attempt}"]
+        drift = day.command_drifts.get(f"{prefix}1")
+        hold = day.holds.get(change.hold_id or "")
+        return AutoAssignResult(
+            restaurant_id=command.restaurant_id,
+            booking_id=command.booking_id,
+            outcome="assigned",
+            assignment=self._assignment_result(
+                command.restaurant_id,
+                Outcome(day.booking(command.booking_id), change, replayed=True),
+            ),
+            attempts=attempt,
+            drift_recovered=drift is not None,
+            drift_kind=None if drift is None else drift.kind,
+            reason=None,
+            relaxations=[] if hold is None else list(hold.relaxations),
+            skipped=[],
+        )
 
     def _release_for_run(self, command: AutoAssign, hold_id: str, attempt: int) -> None:
         """Release a hold of an automated run (a failed confirm never leaves one behind)."""
@@ -1133,7 +1168,7 @@ class AssignmentService(Application[UUID]):
 
     def _assignment_result(self, restaurant_id: str, outcome: Outcome) -> AssignmentResult:
         booking, change = outcome.booking, outcome.change
-        if change is None:
+        if change is None:  # nothing changed: the booking as it stands
             return AssignmentResult(
                 restaurant_id=restaurant_id,
                 booking_id=booking.booking_id,
@@ -1147,7 +1182,13 @@ class AssignmentService(Application[UUID]):
                 source=None,
                 changed=False,
                 replayed=outcome.replayed,
-                members=[],
+                members=self._visible_members(
+                    restaurant_id,
+                    booking.booking_id,
+                    booking.members,
+                    booking.window,
+                    booking.merge_group_id,
+                ),
             )
         return AssignmentResult(
             restaurant_id=restaurant_id,
@@ -1165,23 +1206,42 @@ class AssignmentService(Application[UUID]):
             # a replay returns the original result, ids included (section 7): the rows may
             # have changed since, so the read model is not asked
             members=(
-                self._members_of(change, {m.table_id: m.assignment_id for m in change.members})
+                self._members_of(
+                    change.booking_id,
+                    change.members,
+                    {m.table_id: m.assignment_id for m in change.members},
+                    change.window,
+                    change.merge_group_id,
+                )
                 if outcome.replayed
-                else self._visible_members(restaurant_id, change)
+                else self._visible_members(
+                    restaurant_id,
+                    change.booking_id,
+                    change.members,
+                    change.window,
+                    change.merge_group_id,
+                )
             ),
         )
 
-    def _visible_members(self, restaurant_id: str, change: TableChange) -> list[Member]:
+    def _visible_members(
+        self,
+        restaurant_id: str,
+        booking_id: str,
+        members: tuple[DomainMember, ...],
+        window: Window,
+        merge_group_id: str | None,
+    ) -> list[Member]:
         """Read-your-writes: the booking's members as the read model shows them. If rows are
         missing, re-read a bounded number of times, then return them with assignment id ""
         (not yet visible; re-read later) and warn. Ids are never invented."""
-        expected = {member.table_id: member.assignment_id for member in change.members}
+        expected = {member.table_id: member.assignment_id for member in members}
         if not expected:
             return []
         retries = self.settings.read_your_writes_retries
         visible: dict[str, str] = {}
         for attempt in range(retries + 1):
-            rows = booking_members(self.read_models, restaurant_id, change.booking_id)
+            rows = booking_members(self.read_models, restaurant_id, booking_id)
             visible = {
                 row.table_id: row.assignment_id
                 for row in rows
@@ -1198,25 +1258,31 @@ class AssignmentService(Application[UUID]):
                 level=logging.WARNING,
                 message="[capacity.assignments] assignment rows missing",
                 restaurant_id=restaurant_id,
-                booking_id=change.booking_id,
+                booking_id=booking_id,
                 table_ids=missing,
                 reads=retries + 1,
             )
-        return self._members_of(change, visible)
+        return self._members_of(booking_id, members, visible, window, merge_group_id)
 
     @staticmethod
-    def _members_of(change: TableChange, assignment_ids: Mapping[str, str]) -> list[Member]:
-        """The change's members with these ids ("" where a row is not visible)."""
+    def _members_of(
+        booking_id: str,
+        members: tuple[DomainMember, ...],
+        assignment_ids: Mapping[str, str],
+        window: Window,
+        merge_group_id: str | None,
+    ) -> list[Member]:
+        """The members with these ids ("" where a row is not visible)."""
         return [
             Member(
-                booking_id=change.booking_id,
+                booking_id=booking_id,
                 table_id=member.table_id,
                 assignment_id=assignment_ids.get(member.table_id, ""),
-                start_at=change.window.start,
-                end_at=change.window.end,
-                merge_group_id=change.merge_group_id,
+                start_at=window.start,
+                end_at=window.end,
+                merge_group_id=merge_group_id,
             )
-            for member in change.members
+            for member in members
         ]
 
     def _booking_not_found(self, restaurant_id: str, booking_id: str) -> NotFoundError:

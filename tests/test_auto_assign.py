@@ -336,5 +336,34 @@ def test_resending_the_same_auto_assign_writes_nothing_new(s: Scenario) -> None:
     first = s.service.auto_assign(command)
     s.when(command)
     s.then_no_events()
-    assert s.result.assignment.table_ids == first.assignment.table_ids  # type: ignore[union-attr]
+    again = s.result
+    assert isinstance(again, AutoAssignResult) and first.assignment is not None
+    assert (again.outcome, again.attempts) == ("assigned", 1)
+    assert again.assignment is not None and again.assignment.replayed
+    assert again.assignment.table_ids == first.assignment.table_ids
+    assert again.assignment.members == first.assignment.members
     assert len(messages(s.service, "b1")[SYNC]) == 1
+
+
+def test_resending_a_recovered_auto_assign_reports_the_recovery(s: Scenario) -> None:
+    s.given(booking("b1", 2))
+    s.service.quote(quote("b1", ttl_seconds=600))
+    s.given(drift_policy(10))
+    command = auto("b1")
+    first = s.service.auto_assign(command)
+    s.when(command)
+    s.then_no_events()
+    again = s.result
+    assert (again.attempts, again.drift_recovered, again.drift_kind) == (2, True, "policy")
+    assert again.assignment.table_ids == first.assignment.table_ids  # type: ignore[union-attr]
+
+
+def test_a_no_op_result_still_carries_the_bookings_members(s: Scenario) -> None:
+    s.given(booking("b1", 2), assign("b1", "M3"))
+    s.when(auto("b1"))
+    members = s.result.assignment.members
+    visible = s.service.members("r1", "b1")
+    assert [(m.table_id, m.assignment_id) for m in members] == [
+        (m.table_id, m.assignment_id) for m in visible
+    ]
+    assert members and all(m.assignment_id for m in members)

@@ -21,6 +21,24 @@ REQUIRED_KEYS = {
     "drift_by_kind",
     "double_bookings",
     "seconds",
+    "auto_assign",
+    "sync_messages",
+    "table_set_changing_commands",
+    "hold_confirmed_messages",
+    "drift_messages",
+    "members_rows",
+    "members_with_empty_id",
+    "results_with_empty_id",
+}
+AUTO_ASSIGN_KEYS = {
+    "attempted",
+    "succeeded",
+    "drift_recovered",
+    "drift_failed",
+    "no_candidate",
+    "no_candidate_by_reason",
+    "already_assigned",
+    "holds_left_after_failure",
 }
 
 
@@ -37,7 +55,12 @@ def test_demo_json_prints_one_object(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert report["rejected_by_code"]
     assert report["drift_by_kind"]
     assert list(report) == sorted(report)
-    assert err == ""
+    assert set(report["auto_assign"]) >= AUTO_ASSIGN_KEYS
+    assert report["sync_messages"] == report["table_set_changing_commands"]
+    assert report["hold_confirmed_messages"] == report["holds_confirmed"]
+    assert report["members_with_empty_id"] == 0
+    assert report["auto_assign"]["holds_left_after_failure"] == 0
+    assert err == ""  # the demo's deliberate failures are not logged by default
     assert path.exists()
 
 
@@ -50,6 +73,9 @@ def test_demo_tables_in_the_current_directory(
     assert "double bookings" in out
     assert "rejected by code" in out
     assert "policy drift by kind" in out
+    assert "auto-assign" in out
+    assert "capacity.assignment.sync" in out
+    assert "holds left after a failure" in out
     assert (tmp_path / "seatledger-demo.db").exists()
 
 
