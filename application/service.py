@@ -1041,9 +1041,9 @@ class AssignmentService(Application[UUID]):
     def _save(self, work: _UnitOfWork) -> None:
         pending = work.pending()
         if pending:
-            self.save(*pending)
+            recordings = self.save(*pending)
             if self._background is not None:
-                self._background.catch_up()
+                self._background.catch_up({r.notification.topic for r in recordings})
 
     def _load(self, aggregate_id: UUID) -> Aggregate | None:
         try:

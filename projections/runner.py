@@ -18,7 +18,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -206,6 +206,8 @@ class PageRunner:
                 notifications=applied,
                 seconds=round(time.perf_counter() - started, 4),
             )
+            if applied < self.page_size:
+                break  # a short page: the log had nothing more when it was read
         return total
 
     def rebuild(self) -> int:
@@ -375,14 +377,22 @@ class BackgroundProjections:
     def nudge(self) -> None:
         self._wake.set()
 
-    def catch_up(self, timeout: float = 0.25) -> bool:
-        """Catch up now in the caller's thread; False if the projections were busy for
-        longer than ``timeout`` or failed (the caller then reads what is visible)."""
+    def catch_up(self, topics: Collection[str] | None = None, timeout: float = 0.25) -> bool:
+        """Catch up now in the caller's thread (only the projections that care about
+        ``topics``, when given); False if the projections were busy for longer than
+        ``timeout`` or failed (the caller then reads what is visible)."""
+        runners = [
+            runner
+            for runner in self.runners
+            if topics is None or not set(runner.projection.topics).isdisjoint(topics)
+        ]
+        if not runners:
+            return True
         if not self._busy.acquire(timeout=timeout):
             self.nudge()
             return False
         try:
-            for runner in self.runners:
+            for runner in runners:
                 runner.catch_up()
             return True
         except Exception as exc:
