@@ -141,6 +141,9 @@ class FloorView:
         chosen = set(table_ids)
         if len(chosen) <= 1:
             return True
+        if len(chosen) <= 3:  # the planner's usual sizes: n-1 distinct edges connect n <= 3
+            edges = sum(len(self.neighbours(t) & chosen) for t in chosen) // 2
+            return edges >= len(chosen) - 1
         start = min(chosen)
         seen = {start}
         frontier = [start]

@@ -89,7 +89,14 @@ def plan_tables(
     blockers: Mapping[str, Blocker],
     max_tables: int | None = None,
 ) -> Plan:
-    """Rank the candidates for a party, given which tables are blocked in its window."""
+    """Rank the candidates for a party, given which tables are blocked in its window.
+
+    Tables another booking is assigned to are left out of the enumeration (each is reported
+    once as an ``ASSIGNMENT_CONFLICT`` rejection), so a full floor stays cheap; candidates
+    that only a live hold blocks are enumerated and reported as ``HOLD_CONFLICT``.
+    No candidate: ``HOLD_CONFLICTS`` if holds alone stand in the way of some candidate,
+    ``NO_TABLES_AVAILABLE`` if something would fit an empty floor, else ``NO_CAPACITY``.
+    """
     policy = floor.policy
     k = max_tables if max_tables is not None else policy.max_combination_size
     required = policy.requires_adjacency(party_size)
@@ -99,35 +106,26 @@ def plan_tables(
     last = stages[-1]
     stages.append(_Stage(adjacency=last.adjacency, min_party=False))
 
-    first_rejected: list[Rejected] = []
-    any_structural = False
-    only_holds = True
+    busy = {t: b for t, b in blockers.items() if b.kind == "assignment" and t in floor.tables}
+    busy_rejections = [
+        Rejected((table_id,), "ASSIGNMENT_CONFLICT", {"blocked_by": [f"assignment:{b.ref}"]})
+        for table_id, b in sorted(busy.items())
+    ]
+    rejected: list[Rejected] = []
+    held_back = False
     for stage in stages:
         viable: list[Candidate] = []
-        rejected: list[Rejected] = []
-        for candidate in _structural(floor, party_size, k, stage, rejected):
-            any_structural = True
-            blocking = [blockers[t] for t in candidate.tables if t in blockers]
-            if not blocking:
-                viable.append(candidate)
-                continue
-            if any(b.kind == "assignment" for b in blocking):
-                only_holds = False
-                why = "ASSIGNMENT_CONFLICT"
-            else:
-                why = "HOLD_CONFLICT"
-            rejected.append(
-                Rejected(
-                    candidate.tables,
-                    why,
-                    {
-                        "blocked_by": sorted({f"{b.kind}:{b.ref}" for b in blocking}),
-                    },
+        rejected = list(busy_rejections)
+        for candidate in _structural(floor, party_size, k, stage, rejected, exclude=busy):
+            holding = sorted({f"hold:{blockers[t].ref}" for t in candidate.tables if t in blockers})
+            if holding:
+                held_back = True
+                rejected.append(
+                    Rejected(candidate.tables, "HOLD_CONFLICT", {"blocked_by": holding})
                 )
-            )
+            else:
+                viable.append(candidate)
         rejected.sort(key=lambda r: (r.reason, r.tables))
-        if not first_rejected:
-            first_rejected = rejected
         if viable:
             return Plan(
                 party_size=party_size,
@@ -137,30 +135,40 @@ def plan_tables(
                 relaxations=min(viable).relaxations,
                 reason=None,
             )
-    if not any_structural:
-        reason: NoCandidateReason = "NO_CAPACITY"
-    elif only_holds:
+    reason: NoCandidateReason
+    if held_back:
         reason = "HOLD_CONFLICTS"
-    else:
+    elif next(_structural(floor, party_size, k, stages[-1], [], exclude={}), None) is not None:
         reason = "NO_TABLES_AVAILABLE"
+    else:
+        reason = "NO_CAPACITY"
     return Plan(
         party_size=party_size,
         candidates=(),
-        rejected=tuple(first_rejected[:MAX_REJECTED_LISTED]),
-        rejected_total=len(first_rejected),
+        # the last rung's rejections: it considered the most candidates
+        rejected=tuple(rejected[:MAX_REJECTED_LISTED]),
+        rejected_total=len(rejected),
         relaxations=(),
         reason=reason,
     )
 
 
 def _structural(
-    floor: FloorView, party_size: int, k: int, stage: _Stage, rejected: list[Rejected]
+    floor: FloorView,
+    party_size: int,
+    k: int,
+    stage: _Stage,
+    rejected: list[Rejected],
+    *,
+    exclude: Mapping[str, object],
 ) -> Iterator[Candidate]:
-    """Every table set that could seat the party on an empty floor at this stage."""
+    """Every table set that could seat the party at this stage, leaving out ``exclude``."""
     budget = floor.policy.slack_budget
     required = floor.policy.requires_adjacency(party_size)
     by_zone: dict[str, list[Table]] = {}
     for table in sorted(floor.tables.values(), key=lambda t: t.table_id):
+        if table.table_id in exclude:
+            continue
         if not table.active:
             rejected.append(Rejected((table.table_id,), "TABLE_INACTIVE"))
             continue

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.layout import FloorView, Table, Zone, edge
-from domain.planner import Blocker, Candidate, Plan, connected_sets, plan_tables
+from domain.planner import (
+    MAX_REJECTED_LISTED,
+    Blocker,
+    Candidate,
+    Plan,
+    connected_sets,
+    plan_tables,
+)
 from domain.policy import VenuePolicy
 
 
@@ -170,10 +177,15 @@ def test_no_candidate_reasons(case: tuple[FloorView, dict[str, Blocker], int]) -
         assert empty_floor.best is None  # nothing fits even on an empty floor
     else:
         assert empty_floor.best is not None  # something fits, but it is taken
-        kinds = {b.kind for b in blockers.values()}
-        if plan.reason == "HOLD_CONFLICTS":
-            assert "hold" in kinds
-            assert all(r.reason == "HOLD_CONFLICT" for r in plan.rejected if "CONFLICT" in r.reason)
+        held_back = any(r.reason == "HOLD_CONFLICT" for r in plan.rejected)
+        # HOLD_CONFLICTS: holds alone stand in the way of some candidate
+        assert (plan.reason == "HOLD_CONFLICTS") == held_back
+        if held_back:
+            assert any(b.kind == "hold" for b in blockers.values())
+        busy = {t for t, b in blockers.items() if b.kind == "assignment"}
+        reported = {r.tables[0] for r in plan.rejected if r.reason == "ASSIGNMENT_CONFLICT"}
+        if plan.rejected_total <= MAX_REJECTED_LISTED:
+            assert reported == busy  # every taken table is named with its reason
 
 
 def row(count: int, capacity: int = 2, zone: str = "main") -> list[Table]:
@@ -232,5 +244,13 @@ def test_no_candidate_reasons_are_specific() -> None:
     assert plan.reason == "HOLD_CONFLICTS"
     assert {r.reason for r in plan.rejected} == {"HOLD_CONFLICT"}
     assert plan.rejected[0].detail["blocked_by"] == ["hold:h-M1"]
+    # M2 would do but for a hold: retrying after it lapses may work
     mixed = {"M1": Blocker("assignment", "b3", "b3"), "M2": held["M2"]}
-    assert plan_tables(floor, party_size=2, blockers=mixed).reason == "NO_TABLES_AVAILABLE"
+    plan = plan_tables(floor, party_size=2, blockers=mixed)
+    assert plan.reason == "HOLD_CONFLICTS"
+    assert [(r.tables, r.reason) for r in plan.rejected][:2] == [
+        (("M1",), "ASSIGNMENT_CONFLICT"),
+        (("M2",), "HOLD_CONFLICT"),
+    ]
+    taken = {t: Blocker("assignment", f"b-{t}", f"b-{t}") for t in ("M1", "M2")}
+    assert plan_tables(floor, party_size=2, blockers=taken).reason == "NO_TABLES_AVAILABLE"

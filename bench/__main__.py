@@ -1,0 +1,101 @@
+"""``python -m bench <name> [options]``: run one benchmark, print a table and a JSON line.
+
+Benchmarks register in :data:`BENCHMARKS` by name with the module that runs them. A module
+provides ``main(args: argparse.Namespace) -> int`` and, for options of its own, may provide
+``add_arguments(parser: argparse.ArgumentParser) -> None``; it is imported only when chosen,
+so one benchmark's imports never slow another down. The common options below are always
+there (a benchmark ignores those it has no use for). See docs/benchmarks.md for what each
+benchmark measures and its last figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    summary: str
+    module: str
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "projection-catchup": Benchmark(
+        "PostgreSQL catch-up of the members and outbox projections: PageRunner vs the"
+        " library's ProjectionRunner (one transaction per event), same log, same rows",
+        "bench.projection_catchup",
+    ),
+    "planner": Benchmark(
+        "planner latency p50/p95 on a 100-table floor with 400 bookings in a day, beside a"
+        " naive all-k-subsets baseline on the same states (same candidates checked)",
+        "bench.planner",
+    ),
+    "auto-assign": Benchmark(
+        "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
+        " table sets in the same run",
+        "bench.auto_assign",
+    ),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    names = "\n".join(f"  {name:<20} {b.summary}" for name, b in BENCHMARKS.items())
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run a seatledger benchmark.",
+        epilog=f"benchmarks:\n{names}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", choices=sorted(BENCHMARKS), metavar="name", help="which benchmark")
+    add_common_arguments(p)
+    return p
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", type=int, default=50_000, help="events in the log (default 50000)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per side; the median is reported (default 3)"
+    )
+    p.add_argument(
+        "--page-size",
+        type=int,
+        default=None,
+        help="notifications per page/transaction (default: the settings' default)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    p.add_argument(
+        "--restaurants", type=int, default=1, help="restaurants in the workload (default 1)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # first pass: only which benchmark, so its own options join the parser before --help
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("name", nargs="?")
+    add_common_arguments(first)
+    known, _ = first.parse_known_args(argv)
+    full = parser()
+    benchmark = BENCHMARKS.get(known.name or "")
+    module = benchmark.load() if benchmark is not None else None
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = getattr(
+        module, "add_arguments", None
+    )
+    if add_arguments is not None:
+        add_arguments(full)
+    args = full.parse_args(argv)  # exits with usage on a missing or unknown name
+    assert module is not None
+    run: Callable[[argparse.Namespace], int] = module.main
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Planner latency on a 100-table floor with 400 bookings in a day, beside a naive baseline.
+
+The floor: four zones of 25 tables (15 movable 2- and 4-tops on a 3x5 grid of adjacency
+edges, 10 fixed tables of 4 to 10 seats, two of them inactive). The day: 400 bookings at
+random quarter-hours of lunch and dinner, party sizes weighted towards twos and fours. They
+are planned one after another; each booking's best candidate is assigned, so later bookings
+meet a fuller floor.
+
+For every booking the planner (``domain.planner.plan_tables``, connected sets grown through the
+adjacency graph) is timed; on a sample of the same states the naive baseline is timed too:
+every subset of up to k active tables of the whole floor, filtered and ranked by the same rules.
+Both must produce the same ranked candidates (checked) or the comparison is void.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import statistics
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from bench.common import load_average, machine, print_json_line, print_table, progress
+from domain.layout import FloorView, Table, Zone, edge
+from domain.planner import Blocker, Candidate, plan_tables
+from domain.policy import VenuePolicy, block_window
+from domain.values import Window
+
+DAY = date(2026, 11, 24)
+PARTY_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 10)
+PARTY_WEIGHTS = (4, 38, 10, 26, 6, 8, 3, 3, 2)
+
+
+def bench_floor(zones: int = 4, per_zone: int = 25) -> FloorView:
+    tables: list[Table] = []
+    edges: list[tuple[str, str]] = []
+    zone_list = [Zone(zone_id=f"z{z}", preference=z) for z in range(zones)]
+    for zone in zone_list:
+        grid: list[list[str]] = []
+        for row in range(3):
+            ids = []
+            for col in range(5):
+                table_id = f"{zone.zone_id}-m{row}{col}"
+                ids.append(table_id)
+                tables.append(
+                    Table(
+                        table_id=table_id,
+                        zone_id=zone.zone_id,
+                        capacity=2 if (row + col) % 3 else 4,
+                        movable=True,
+                    )
+                )
+            grid.append(ids)
+        for row in range(3):
+            for col in range(5):
+                if col < 4:
+                    edges.append((grid[row][col], grid[row][col + 1]))
+                if row < 2:
+                    edges.append((grid[row][col], grid[row + 1][col]))
+        for index in range(per_zone - 15):
+            capacity = (4, 4, 6, 6, 8, 4, 6, 10, 4, 2)[index % 10]
+            tables.append(
+                Table(
+                    table_id=f"{zone.zone_id}-f{index}",
+                    zone_id=zone.zone_id,
+                    capacity=capacity,
+                    min_party_size=capacity - 2 if capacity >= 6 else None,
+                    active=index != 9 or zone.zone_id != "z0",
+                )
+            )
+    return FloorView.build(
+        restaurant_id="bench",
+        name="bench",
+        policy=VenuePolicy(slack_budget=3),
+        zones={z.zone_id: z for z in zone_list},
+        tables={t.table_id: t for t in tables},
+        edges=[edge(a, b) for a, b in edges],
+        version=1,
+    )
+
+
+def naive_candidates(floor: FloorView, party: int, blockers: dict[str, Blocker]) -> list[Candidate]:
+    """All subsets of up to k active tables, filtered by the planner's rules (no ladder)."""
+    policy = floor.policy
+    required = policy.requires_adjacency(party)
+    active = sorted(t.table_id for t in floor.tables.values() if t.active)
+    found: list[Candidate] = []
+    for size in range(1, policy.max_combination_size + 1):
+        for combo in itertools.combinations(active, size):
+            chosen = [floor.tables[t] for t in combo]
+            zone_id = chosen[0].zone_id
+            if any(t.zone_id != zone_id for t in chosen):
+                continue
+            capacity = sum(t.capacity for t in chosen)
+            if capacity < party or capacity - party > policy.slack_budget:
+                continue
+            if any(t in blockers for t in combo):
+                continue
+            if size == 1:
+                only = chosen[0]
+                if only.max_party_size is not None and party > only.max_party_size:
+                    continue
+                if only.min_party_size is not None and party < only.min_party_size:
+                    continue
+            else:
+                if not all(t.movable for t in chosen):
+                    continue
+                if required and not floor.is_connected(combo):
+                    continue
+            found.append(
+                Candidate(
+                    slack=capacity - party,
+                    table_count=size,
+                    zone_preference=floor.zones[zone_id].preference,
+                    zone_id=zone_id,
+                    tables=combo,
+                    capacity=capacity,
+                    adjacency_required=required,
+                )
+            )
+    return sorted(found)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bookings", type=int, default=400, help="bookings (default 400)")
+    parser.add_argument(
+        "--naive-every",
+        type=int,
+        default=4,
+        help="time the naive baseline on every Nth booking (default 4: it is slow)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    rng = random.Random(args.seed)
+    floor = bench_floor()
+    bookings = args.bookings
+    sample_every = max(1, args.naive_every)
+    slots = [datetime(2026, 11, 24, 12, 0) + timedelta(minutes=15 * i) for i in range(10)] + [
+        datetime(2026, 11, 24, 17, 0) + timedelta(minutes=15 * i) for i in range(17)
+    ]
+    assigned: list[tuple[Window, tuple[str, ...]]] = []
+    planner_ms: list[float] = []
+    naive_ms: list[float] = []
+    compared = seated = relaxed = 0
+    progress(f"planning {bookings} bookings on {len(floor.tables)} tables")
+    for index in range(bookings):
+        party = rng.choices(PARTY_SIZES, weights=PARTY_WEIGHTS)[0]
+        start = rng.choice(slots)
+        window = block_window(floor.policy, DAY, start.time(), party).window
+        blockers = {
+            table: Blocker("assignment", f"b{n}", f"b{n}")
+            for n, (other, tables) in enumerate(assigned)
+            if other.overlaps(window)
+            for table in tables
+        }
+        began = time.perf_counter()
+        plan = plan_tables(floor, party_size=party, blockers=blockers)
+        planner_ms.append((time.perf_counter() - began) * 1000)
+        if index % sample_every == 0:
+            began = time.perf_counter()
+            naive = naive_candidates(floor, party, blockers)
+            naive_ms.append((time.perf_counter() - began) * 1000)
+            if plan.relaxations == () and plan.candidates:
+                if list(plan.candidates) != naive:
+                    raise AssertionError(f"booking {index}: planner and baseline disagree")
+                compared += 1
+        if plan.relaxations:
+            relaxed += 1
+        if plan.best is not None:
+            assigned.append((window, plan.best.tables))
+            seated += 1
+    result = {
+        "benchmark": "planner",
+        "tables": len(floor.tables),
+        "bookings": bookings,
+        "seated": seated,
+        "relaxed_plans": relaxed,
+        "compared_with_baseline": compared,
+        "planner_p50_ms": round(percentile(planner_ms, 0.5), 3),
+        "planner_p95_ms": round(percentile(planner_ms, 0.95), 3),
+        "planner_mean_ms": round(statistics.fmean(planner_ms), 3),
+        "naive_calls": len(naive_ms),
+        "naive_p50_ms": round(percentile(naive_ms, 0.5), 3),
+        "naive_p95_ms": round(percentile(naive_ms, 0.95), 3),
+        "speedup_p50": round(percentile(naive_ms, 0.5) / percentile(planner_ms, 0.5), 1),
+        "speedup_p95": round(percentile(naive_ms, 0.95) / percentile(planner_ms, 0.95), 1),
+        "machine": machine().as_dict(),
+        "load_average": load_average(),
+        "date": datetime.now(UTC).date().isoformat(),
+    }
+    print_table(
+        f"planner: {bookings} bookings, {len(floor.tables)} tables (seed {args.seed})",
+        ["", "p50 ms", "p95 ms", "calls"],
+        [
+            ["graph planner", result["planner_p50_ms"], result["planner_p95_ms"], bookings],
+            ["naive k-subsets", result["naive_p50_ms"], result["naive_p95_ms"], len(naive_ms)],
+            ["speed-up", f"{result['speedup_p50']}x", f"{result['speedup_p95']}x", ""],
+        ],
+    )
+    print_json_line(result)
+    return 0
