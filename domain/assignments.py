@@ -320,10 +320,7 @@ class HoldReleased(DayEvent):
     reason: ReleaseReason
 
     def apply(self, aggregate: TableAssignments) -> None:
-        hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(
-            update={"status": "released", "closed_by": self.command_id}
-        )
+        aggregate.close_hold(self.hold_id, "released", self.command_id)
 
 
 class HoldExpired(DayEvent):
@@ -336,10 +333,7 @@ class HoldExpired(DayEvent):
     expires_at: AwareDatetime
 
     def apply(self, aggregate: TableAssignments) -> None:
-        hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(
-            update={"status": "expired", "closed_by": self.command_id}
-        )
+        aggregate.close_hold(self.hold_id, "expired", self.command_id)
 
 
 class ChangeEvent(DayEvent):
@@ -375,10 +369,7 @@ class HoldConfirmed(ChangeEvent):
     recovered_drift: DriftRecovery | None = None
 
     def apply(self, aggregate: TableAssignments) -> None:
-        hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(
-            update={"status": "consumed", "closed_by": self.command_id}
-        )
+        aggregate.close_hold(self.hold_id, "consumed", self.command_id)
         aggregate.record_change(self)
 
 
@@ -396,10 +387,7 @@ class BookingClosed(DayEvent):
 
     def apply(self, aggregate: TableAssignments) -> None:
         for hold_id in self.released_holds:
-            hold = aggregate.holds[hold_id]
-            aggregate.holds[hold_id] = hold.model_copy(
-                update={"status": "released", "closed_by": self.command_id}
-            )
+            aggregate.close_hold(hold_id, "released", self.command_id)
         if self.change is not None:
             aggregate.record_change(self)
         booking = aggregate.bookings[self.booking_id]
@@ -426,9 +414,7 @@ class PolicyDriftDetected(DayEvent):
         # a stale hold can never be confirmed: the rejection releases it, so it blocks nothing
         hold = aggregate.holds.get(self.hold_id)
         if hold is not None and hold.status == "live":
-            aggregate.holds[self.hold_id] = hold.model_copy(
-                update={"status": "released", "closed_by": self.command_id}
-            )
+            aggregate.close_hold(self.hold_id, "released", self.command_id)
 
 
 DAY_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -486,6 +472,11 @@ class TableAssignments(Aggregate):
         )
 
     # --- state helpers used by apply ---
+
+    def close_hold(self, hold_id: str, status: HoldStatus, command_id: str) -> None:
+        """Mark a hold consumed, released or expired by the command that did it."""
+        hold = self.holds[hold_id]
+        self.holds[hold_id] = hold.model_copy(update={"status": status, "closed_by": command_id})
 
     def record_change(self, event: ChangeEvent | BookingClosed) -> None:
         change = event.change

@@ -8,7 +8,7 @@ holds by construction; idempotent replays and rejections write no event, hence n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Literal
 from uuid import UUID
@@ -69,6 +69,22 @@ class MemberRow:
     idempotency_key: str | None
     source: str
     notification_id: int
+
+
+#: The members table's columns: the fields of :class:`MemberRow`, in order.
+MEMBER_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(MemberRow))
+#: The outbox columns the projection writes (delivery state belongs to the relay).
+OUTBOX_COLUMNS: tuple[str, ...] = (
+    "message_id",
+    "notification_id",
+    "seq",
+    "type",
+    "restaurant_id",
+    "booking_id",
+    "dedupe_key",
+    "occurred_at",
+    "payload",
+)
 
 
 def message_id(originator_id: UUID, originator_version: int, message_type: str) -> str:

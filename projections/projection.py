@@ -22,7 +22,14 @@ from domain.assignments import (
     TablesUnassigned,
 )
 from projections.db import Tx
-from projections.messages import DayInfo, member_rows, messages_for, table_change
+from projections.messages import (
+    MEMBER_COLUMNS,
+    OUTBOX_COLUMNS,
+    DayInfo,
+    member_rows,
+    messages_for,
+    table_change,
+)
 
 #: Topics of the events that change a booking's table set.
 CHANGE_TOPICS: tuple[str, ...] = (
@@ -57,21 +64,7 @@ class Projection(ABC):
         """Delete every row (for a rebuild from the start of the log)."""
 
 
-#: The member columns (attributes of :class:`~projections.messages.MemberRow`).
-_MEMBER_COLUMNS = (
-    "restaurant_id",
-    "booking_id",
-    "table_id",
-    "assignment_id",
-    "service_date",
-    "start_at",
-    "end_at",
-    "merge_group_id",
-    "idempotency_key",
-    "source",
-    "notification_id",
-)
-_member_values = attrgetter(*_MEMBER_COLUMNS)
+_member_values = attrgetter(*MEMBER_COLUMNS)
 
 
 class MembersProjection(Projection):
@@ -96,24 +89,10 @@ class MembersProjection(Projection):
             for change, item in latest.values()
             for row in member_rows(change, item.day, item.notification_id)
         ]
-        tx.insert_rows("seatledger_members", _MEMBER_COLUMNS, rows)
+        tx.insert_rows("seatledger_members", MEMBER_COLUMNS, rows)
 
     def reset(self, tx: Tx) -> None:
         tx.execute("DELETE FROM seatledger_members")
-
-
-#: The outbox columns the projection writes (delivery state keeps its defaults).
-_OUTBOX_COLUMNS = (
-    "message_id",
-    "notification_id",
-    "seq",
-    "type",
-    "restaurant_id",
-    "booking_id",
-    "dedupe_key",
-    "occurred_at",
-    "payload",
-)
 
 
 class OutboxProjection(Projection):
@@ -139,7 +118,7 @@ class OutboxProjection(Projection):
             for item in batch
             for message in messages_for(item.event, item.notification_id, item.day)
         ]
-        tx.insert_rows("seatledger_outbox", _OUTBOX_COLUMNS, rows)
+        tx.insert_rows("seatledger_outbox", OUTBOX_COLUMNS, rows)
 
     def reset(self, tx: Tx) -> None:
         tx.execute("DELETE FROM seatledger_outbox")

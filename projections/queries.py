@@ -2,53 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from projections.db import ReadModelDB
+from projections.messages import MEMBER_COLUMNS, OUTBOX_COLUMNS, MemberRow
 
-MEMBER_COLUMNS = (
-    "restaurant_id, booking_id, table_id, assignment_id, service_date, start_at, end_at,"
-    " merge_group_id, idempotency_key, source, notification_id"
-)
-#: The outbox columns the projection owns (delivery state belongs to the relay).
-OUTBOX_COLUMNS = (
-    "message_id, notification_id, seq, type, restaurant_id, booking_id, dedupe_key,"
-    " occurred_at, payload"
-)
+_MEMBERS = ", ".join(MEMBER_COLUMNS)
+_OUTBOX = ", ".join(OUTBOX_COLUMNS)
 
 
-@dataclass(frozen=True)
-class MemberRecord:
-    restaurant_id: str
-    booking_id: str
-    table_id: str
-    assignment_id: str
-    service_date: str
-    start_at: str
-    end_at: str
-    merge_group_id: str | None
-    idempotency_key: str | None
-    source: str
-    notification_id: int
-
-
-def booking_members(db: ReadModelDB, restaurant_id: str, booking_id: str) -> list[MemberRecord]:
+def booking_members(db: ReadModelDB, restaurant_id: str, booking_id: str) -> list[MemberRow]:
     with db.read() as tx:
         rows = tx.execute(
-            f"SELECT {MEMBER_COLUMNS} FROM seatledger_members"
+            f"SELECT {_MEMBERS} FROM seatledger_members"
             " WHERE restaurant_id = :restaurant_id AND booking_id = :booking_id"
             " ORDER BY table_id",
             {"restaurant_id": restaurant_id, "booking_id": booking_id},
         )
-    return [MemberRecord(*row) for row in rows]
+    return [MemberRow(*row) for row in rows]
 
 
 def all_members(db: ReadModelDB) -> list[tuple[Any, ...]]:
     """Every member row in a stable order (for audits and rebuild comparisons)."""
     with db.read() as tx:
         return tx.execute(
-            f"SELECT {MEMBER_COLUMNS} FROM seatledger_members"
+            f"SELECT {_MEMBERS} FROM seatledger_members"
             " ORDER BY restaurant_id, booking_id, table_id"
         )
 
@@ -56,9 +34,7 @@ def all_members(db: ReadModelDB) -> list[tuple[Any, ...]]:
 def all_outbox(db: ReadModelDB) -> list[tuple[Any, ...]]:
     """Every outbox row's projection-owned columns, in notification order."""
     with db.read() as tx:
-        return tx.execute(
-            f"SELECT {OUTBOX_COLUMNS} FROM seatledger_outbox ORDER BY notification_id, seq"
-        )
+        return tx.execute(f"SELECT {_OUTBOX} FROM seatledger_outbox ORDER BY notification_id, seq")
 
 
 def outbox_counts(db: ReadModelDB) -> dict[str, dict[str, int]]:
