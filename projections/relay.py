@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from projections.db import ReadModelDB
-from projections.runner import Telemetry
+from projections.runner import Telemetry, failure_backoff
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class Relay:
                     error=f"{type(exc).__name__}: {exc}",
                     failures=failures,
                 )
-                stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
+                stop.wait(failure_backoff(failures))
                 continue
             if stats.claimed == 0:
                 stop.wait(idle_wait)

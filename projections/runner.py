@@ -45,6 +45,12 @@ class TrackingConflictError(RuntimeError):
     """Another runner moved the tracking position during this page: the page rolls back."""
 
 
+def failure_backoff(failures: int) -> float:
+    """Seconds to wait after the n-th failure in a row of a long-running loop: 0.4 s,
+    doubling, at most 30 s (a broken database is not hammered, a blip costs little)."""
+    return min(30.0, 0.2 * 2.0 ** min(failures, 8))
+
+
 def lock_key(projection_name: str, schema: str = "") -> int:
     """A stable signed 64-bit advisory-lock key per projection and schema (advisory locks
     are database-wide: stores in other schemas of the same database must not contend)."""
@@ -334,7 +340,7 @@ def serve(
                 error=f"{type(exc).__name__}: {exc}",
                 failures=failures,
             )
-            stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
+            stop.wait(failure_backoff(failures))
             continue
         if on_idle is not None:
             on_idle()
@@ -425,4 +431,4 @@ class BackgroundProjections:
                         failures=failures,
                     )
             if failures:
-                self._stop.wait(min(30.0, 0.2 * 2 ** min(failures, 8)))
+                self._stop.wait(failure_backoff(failures))

@@ -132,9 +132,6 @@ def seatledger_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def service(settings: Settings) -> Iterator[AssignmentService]:
-    svc = AssignmentService(settings)
-    try:
-        yield svc
-    finally:
-        svc.close()
+def service(seatledger_service: AssignmentService) -> AssignmentService:
+    """The plugin's service, on this test's backend."""
+    return seatledger_service
