@@ -43,7 +43,7 @@ CLOSED_STATUSES: frozenset[str] = frozenset({"cancelled", "no_show", "completed"
 HoldStatus = Literal["live", "consumed", "released", "expired"]
 HoldSource = Literal["manual", "auto"]
 ChangeSource = Literal["manual", "auto", "hold", "unassign", "cancel"]
-ReleaseReason = Literal["released", "replaced", "booking_closed", "drift"]
+ReleaseReason = Literal["released", "replaced", "booking_closed"]
 ActorRole = Literal["host", "manager", "system"]
 
 #: The snapshot fields a hold must carry for its confirm to check drift.
@@ -563,9 +563,6 @@ class TableAssignments(Aggregate):
                     }
                 )
         return sorted(blocking, key=lambda item: item["hold_id"])
-
-    def live_holds(self, now: datetime) -> list[HoldState]:
-        return [hold for hold in self.holds.values() if hold.is_live(now)]
 
     def blockers(self, window: Window, booking_id: str, now: datetime) -> dict[str, Blocker]:
         """Tables another booking uses in ``window``: its assignments first, then its live

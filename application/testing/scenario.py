@@ -18,7 +18,7 @@ that clock is moved instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -259,7 +259,3 @@ class Scenario:
     def _require_run(self) -> None:
         if not self._ran:
             raise ScenarioError("call when(...) first")
-
-
-def event_types(events: Iterable[DomainEvent]) -> Sequence[str]:
-    return [type(event).__name__ for event in events]
