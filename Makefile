@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean typecheck-tree
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime
 	$(BIN)/seatledger demo $(ARGS)
 
-test: $(VENV)/.dev
+# mypy does not follow the editable install's import hook: give it the installed layout as links
+typecheck-tree:
+	@mkdir -p .typecheck/seatledger
+	@for d in domain projections application; do ln -sfn ../../$$d .typecheck/seatledger/$$d; done
+
+test: $(VENV)/.dev typecheck-tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -33,7 +38,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(VENV)/.dev
+typecheck: $(VENV)/.dev typecheck-tree
 	$(BIN)/mypy
 
 unit: $(VENV)/.dev
@@ -43,4 +48,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache seatledger.db*
+	rm -rf $(VENV) .typecheck .mypy_cache .pytest_cache .ruff_cache seatledger.db*

@@ -2,9 +2,9 @@
 
 Each subcommand is one ``add_<name>(subparsers)`` function that builds its parser and sets
 ``handler`` to a function ``(args) -> exit code``; registering it is one entry in
-:data:`SUBCOMMANDS`. ``main`` turns every :class:`~domain.errors.SeatLedgerError` into a short
-message (code, message, hint) on stderr and a non-zero exit code, never a traceback.
-"""
+:data:`SUBCOMMANDS`. ``main`` turns every :class:`~seatledger.domain.errors.SeatLedgerError`
+into a short message (code, message, hint) on stderr and a non-zero exit code, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import TypeAlias
 from rich.console import Console
 from rich.table import Table
 
-from application.demo import (
+from seatledger.application.demo import (
     DEFAULT_DB_PATH,
     DEFAULT_SEED,
     RESTAURANT_ID,
@@ -29,17 +29,17 @@ from application.demo import (
     DemoReport,
     run_demo,
 )
-from application.read_models import open_read_models
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import JsonFormatter, Telemetry
-from application.worker import build_relay, run_relay, run_worker
-from domain.errors import SeatLedgerError
-from projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
-from projections.projection import PROJECTIONS
-from projections.queries import outbox_counts
-from projections.relay import LoggingPublisher
-from projections.runner import TrackingConflictError
+from seatledger.application.read_models import open_read_models
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import JsonFormatter, Telemetry
+from seatledger.application.worker import build_relay, run_relay, run_worker
+from seatledger.domain.errors import SeatLedgerError
+from seatledger.projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
+from seatledger.projections.projection import PROJECTIONS
+from seatledger.projections.queries import outbox_counts
+from seatledger.projections.relay import LoggingPublisher
+from seatledger.projections.runner import TrackingConflictError
 
 #: Exit codes: 0 ok, 1 a seatledger error (or a failed check), 2 bad usage, 130 interrupted.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

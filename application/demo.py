@@ -1,16 +1,16 @@
 """``seatledger demo``: one simulated service day of one restaurant, end to end.
 
-The demo drives the public :class:`~application.service.AssignmentService` API only (pydantic
-commands in, results or :class:`~domain.errors.SeatLedgerError` out) the way a busy front of
-house would. Most parties are seated by ``auto_assign``, many of them quoted ahead (a 15-minute
-hold) and confirmed later; hosts seat the rest by hand: they hold tables and confirm them, seat
-parties directly, move and unseat them, re-send commands after "timeouts", let holds lapse and
-misread the floor. A manager changes the layout and the policy mid-service while holds and
-quotes are open, so confirms drift: auto-assign recovers by re-quoting, except on terminals
-with drift retry switched off. Large parties late in a full service find no candidate. Time is a
-:class:`~application.clock.ManualClock`; every random choice comes from one
-``random.Random(seed)`` and every command id is derived from a counter, so one seed always
-writes the same event log and yields the same report (except the wall time).
+The demo drives the public :class:`~seatledger.application.service.AssignmentService` API only
+(pydantic commands in, results or :class:`~seatledger.domain.errors.SeatLedgerError` out) the
+way a busy front of house would. Most parties are seated by ``auto_assign``, many of them quoted
+ahead (a 15-minute hold) and confirmed later; hosts seat the rest by hand: they hold tables and
+confirm them, seat parties directly, move and unseat them, re-send commands after "timeouts",
+let holds lapse and misread the floor. A manager changes the layout and the policy mid-service
+while holds and quotes are open, so confirms drift: auto-assign recovers by re-quoting, except
+on terminals with drift retry switched off. Large parties late in a full service find no
+candidate. Time is a :class:`~seatledger.application.clock.ManualClock`; every random choice
+comes from one ``random.Random(seed)`` and every command id is derived from a counter, so one
+seed always writes the same event log and yields the same report (except the wall time).
 
 Afterwards the floor is checked for double bookings *independently* of the domain: every
 booking's tables and window are read back through ``get_day`` (during the service and at the
@@ -42,8 +42,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from application.clock import ManualClock
-from application.commands import (
+from seatledger.application.clock import ManualClock
+from seatledger.application.commands import (
     AssignTables,
     AutoAssign,
     CancelBooking,
@@ -63,20 +63,20 @@ from application.commands import (
     UnassignTables,
     UnlinkTables,
 )
-from application.results import AssignmentResult, AutoAssignResult, BookingView, DayView
-from application.service import AssignmentService
-from application.settings import Settings
-from domain.errors import (
+from seatledger.application.results import AssignmentResult, AutoAssignResult, BookingView, DayView
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.domain.errors import (
     InfrastructureError,
     PolicyDriftError,
     PolicyRequoteFailedError,
     SeatLedgerError,
 )
-from domain.layout import Table, Zone, edge, layout_id
-from domain.policy import VenuePolicy
-from domain.values import Window
-from projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
-from projections.queries import all_members, outbox_counts
+from seatledger.domain.layout import Table, Zone, edge, layout_id
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.values import Window
+from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
+from seatledger.projections.queries import all_members, outbox_counts
 
 #: The demo's restaurant. Its layout aggregate in a database marks the file as a demo database.
 RESTAURANT_ID = "demo-bistro"

@@ -22,11 +22,11 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-from domain.aggregate import DomainEvent
-from domain.assignments import TableAssignments
-from domain.directory import BookingIndex, HoldIndex
-from domain.layout import FloorLayout
-from domain.values import canonical_json
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.assignments import TableAssignments
+from seatledger.domain.directory import BookingIndex, HoldIndex
+from seatledger.domain.layout import FloorLayout
+from seatledger.domain.values import canonical_json
 
 AGGREGATES = (FloorLayout, TableAssignments, BookingIndex, HoldIndex)
 

@@ -3,10 +3,10 @@ the projection runners over the service's event store."""
 
 from __future__ import annotations
 
-from application.settings import Settings
-from projections.db import PostgresReadModels, ReadModelDB, SQLiteReadModels
-from projections.projection import PROJECTIONS
-from projections.runner import EventSource, PageRunner, Telemetry
+from seatledger.application.settings import Settings
+from seatledger.projections.db import PostgresReadModels, ReadModelDB, SQLiteReadModels
+from seatledger.projections.projection import PROJECTIONS
+from seatledger.projections.runner import EventSource, PageRunner, Telemetry
 
 
 def open_read_models(settings: Settings) -> ReadModelDB:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.assignments import (
+from seatledger.domain.assignments import (
     BookingState,
     BookingStatus,
     ChangeSource,
@@ -16,11 +16,11 @@ from domain.assignments import (
     HoldStatus,
     TableAssignments,
 )
-from domain.errors import DriftKind
-from domain.layout import FloorView, Table, Zone
-from domain.planner import Candidate, NoCandidateReason, Rejected
-from domain.policy import VenuePolicy
-from domain.values import Window
+from seatledger.domain.errors import DriftKind
+from seatledger.domain.layout import FloorView, Table, Zone
+from seatledger.domain.planner import Candidate, NoCandidateReason, Rejected
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.values import Window
 
 
 class Result(BaseModel):

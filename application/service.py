@@ -4,7 +4,7 @@ One method per command, each taking a pydantic command (or a mapping validated i
 returning a pydantic result. Every command runs as a unit of work: load the aggregates it
 needs, let the domain decide, save all new events in one transaction. A stale save (another
 writer got there first) re-runs the command on fresh state, a bounded number of times.
-Nothing but :class:`~domain.errors.SeatLedgerError` ever leaves a public method.
+Nothing but :class:`~seatledger.domain.errors.SeatLedgerError` ever leaves a public method.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment, EnvType
 from pydantic import BaseModel, ValidationError
 
-from application.clock import Clock, SystemClock
-from application.commands import (
+from seatledger.application.clock import Clock, SystemClock
+from seatledger.application.commands import (
     COMMAND_METHODS,
     AssignTables,
     AutoAssign,
@@ -51,9 +51,9 @@ from application.commands import (
     UnassignTables,
     UnlinkTables,
 )
-from application.mapper import PydanticMapper
-from application.read_models import open_read_models, projection_runners
-from application.results import (
+from seatledger.application.mapper import PydanticMapper
+from seatledger.application.read_models import open_read_models, projection_runners
+from seatledger.application.results import (
     AssignmentResult,
     AutoAssignResult,
     BookingView,
@@ -67,10 +67,10 @@ from application.results import (
     RestaurantView,
     SkippedCandidate,
 )
-from application.settings import Settings
-from application.telemetry import Telemetry
-from domain.aggregate import Aggregate, Stamp
-from domain.assignments import (
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import Telemetry
+from seatledger.domain.aggregate import Aggregate, Stamp
+from seatledger.domain.assignments import (
     ClosedStatus,
     DriftRecovery,
     HoldState,
@@ -78,11 +78,11 @@ from domain.assignments import (
     TableAssignments,
     day_id,
 )
-from domain.assignments import (
+from seatledger.domain.assignments import (
     Member as DomainMember,
 )
-from domain.directory import BookingIndex, HoldIndex, booking_index_id, hold_index_id
-from domain.errors import (
+from seatledger.domain.directory import BookingIndex, HoldIndex, booking_index_id, hold_index_id
+from seatledger.domain.errors import (
     AlreadyExistsError,
     ConcurrencyConflictError,
     ErrorCode,
@@ -94,13 +94,13 @@ from domain.errors import (
     PolicyRequoteFailedError,
     SeatLedgerError,
 )
-from domain.layout import FloorLayout, FloorView, layout_id
-from domain.policy import block_window
-from domain.values import Window
-from projections.availability import Availability, AvailabilityQueries
-from projections.migrations import migrate
-from projections.queries import booking_members
-from projections.runner import BackgroundProjections, EventSource, PageRunner
+from seatledger.domain.layout import FloorLayout, FloorView, layout_id
+from seatledger.domain.policy import block_window
+from seatledger.domain.values import Window
+from seatledger.projections.availability import Availability, AvailabilityQueries
+from seatledger.projections.migrations import migrate
+from seatledger.projections.queries import booking_members
+from seatledger.projections.runner import BackgroundProjections, EventSource, PageRunner
 
 A = TypeVar("A", bound=Aggregate)
 C = TypeVar("C", bound=BaseModel)

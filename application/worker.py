@@ -12,15 +12,15 @@ from collections.abc import Callable
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from application.read_models import open_read_models
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import Telemetry
-from domain.errors import InvalidInputError
-from projections.db import ReadModelDB
-from projections.migrations import migrate
-from projections.relay import LoggingPublisher, Publisher, Relay
-from projections.runner import ListenWakeups, PollingWakeups, Wakeups, serve
+from seatledger.application.read_models import open_read_models
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import Telemetry
+from seatledger.domain.errors import InvalidInputError
+from seatledger.projections.db import ReadModelDB
+from seatledger.projections.migrations import migrate
+from seatledger.projections.relay import LoggingPublisher, Publisher, Relay
+from seatledger.projections.runner import ListenWakeups, PollingWakeups, Wakeups, serve
 
 
 def run_worker(

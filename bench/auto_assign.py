@@ -16,9 +16,6 @@ import random
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from application.commands import AssignTables, AutoAssign, CreateRestaurant, RegisterBooking
-from application.service import AssignmentService
-from application.settings import Settings
 from bench.common import (
     load_average,
     machine,
@@ -30,7 +27,15 @@ from bench.common import (
     scratch_schemas,
 )
 from bench.planner import PARTY_SIZES, PARTY_WEIGHTS, bench_floor
-from domain.layout import FloorView
+from seatledger.application.commands import (
+    AssignTables,
+    AutoAssign,
+    CreateRestaurant,
+    RegisterBooking,
+)
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.domain.layout import FloorView
 
 DAY = date(2026, 11, 24)
 

@@ -24,7 +24,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from application.settings import Settings
+from seatledger.application.settings import Settings
 
 #: Every scratch schema a benchmark creates starts with this (and is dropped at the end).
 SCHEMA_PREFIX = "bench_"

@@ -6,11 +6,10 @@ random quarter-hours of lunch and dinner, party sizes weighted towards twos and 
 are planned one after another; each booking's best candidate is assigned, so later bookings
 meet a fuller floor.
 
-For every booking the planner (``domain.planner.plan_tables``, connected sets grown through the
-adjacency graph) is timed; on a sample of the same states the naive baseline is timed too:
-every subset of up to k active tables of the whole floor, filtered and ranked by the same rules.
-Both must produce the same ranked candidates (checked) or the comparison is void.
-"""
+For every booking the planner (``seatledger.domain.planner.plan_tables``, connected sets grown
+through the adjacency graph) is timed; on a sample of the same states the naive baseline is
+timed too: every subset of up to k active tables of the whole floor, filtered and ranked by the
+same rules. Both must produce the same ranked candidates (checked) or the comparison is void."""
 
 from __future__ import annotations
 
@@ -22,10 +21,10 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from bench.common import load_average, machine, print_json_line, print_table, progress
-from domain.layout import FloorView, Table, Zone, edge
-from domain.planner import Blocker, Candidate, plan_tables
-from domain.policy import VenuePolicy, block_window
-from domain.values import Window
+from seatledger.domain.layout import FloorView, Table, Zone, edge
+from seatledger.domain.planner import Blocker, Candidate, plan_tables
+from seatledger.domain.policy import VenuePolicy, block_window
+from seatledger.domain.values import Window
 
 DAY = date(2026, 11, 24)
 PARTY_SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 10)

@@ -1,7 +1,7 @@
 """Projection catch-up on PostgreSQL: our ``PageRunner`` against the library's ``ProjectionRunner``.
 
-One generated log (``application.testing.workload.generate_log``) is copied into the event
-table of a store in scratch schema A. Both sides then catch the ``members`` and ``outbox``
+One generated log (``seatledger.application.testing.workload.generate_log``) is copied into the
+event table of a store in scratch schema A. Both sides then catch the ``members`` and ``outbox``
 projections up from position 0, one projection after the other, over the same notifications:
 
 * **ours** — ``PageRunner`` (``service.projection_runners``' factory), one transaction per page
@@ -46,11 +46,6 @@ from eventsourcing.utils import Environment, EnvType
 from psycopg import sql
 from psycopg.rows import DictRow
 
-from application.mapper import PydanticMapper
-from application.read_models import projection_runners
-from application.service import AssignmentService
-from application.settings import Settings
-from application.testing.workload import copy_log, generate_log
 from bench.common import (
     Machine,
     Stopwatch,
@@ -65,8 +60,13 @@ from bench.common import (
     scratch_schema_names,
     scratch_schemas,
 )
-from domain.aggregate import DomainEvent
-from projections.db import (
+from seatledger.application.mapper import PydanticMapper
+from seatledger.application.read_models import projection_runners
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.testing.workload import copy_log, generate_log
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.projections.db import (
     Dialect,
     Params,
     PostgresReadModels,
@@ -76,10 +76,15 @@ from projections.db import (
     normalise,
     to_psycopg,
 )
-from projections.migrations import migrate
-from projections.projection import MembersProjection, OutboxProjection, Projected, Projection
-from projections.queries import all_members, all_outbox
-from projections.runner import EventSource
+from seatledger.projections.migrations import migrate
+from seatledger.projections.projection import (
+    MembersProjection,
+    OutboxProjection,
+    Projected,
+    Projection,
+)
+from seatledger.projections.queries import all_members, all_outbox
+from seatledger.projections.runner import EventSource
 
 NAME = "projection-catchup"
 #: The projections both sides run, in this order.

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from domain.values import Frozen
+from seatledger.domain.values import Frozen
 
 
 class EventSequenceError(Exception):

@@ -19,10 +19,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
-from domain.allocation import Selection, check_selection
-from domain.drift import detect_drift
-from domain.errors import (
+from seatledger.domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
+from seatledger.domain.allocation import Selection, check_selection
+from seatledger.domain.drift import detect_drift
+from seatledger.domain.errors import (
     AllocationError,
     AlreadyExistsError,
     DriftKind,
@@ -32,10 +32,10 @@ from domain.errors import (
     NotFoundError,
     PolicyDriftError,
 )
-from domain.layout import AdjacencySnapshot, FloorView, TableFacts
-from domain.planner import Blocker, Plan, plan_tables
-from domain.policy import BlockWindow
-from domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
+from seatledger.domain.layout import AdjacencySnapshot, FloorView, TableFacts
+from seatledger.domain.planner import Blocker, Plan, plan_tables
+from seatledger.domain.policy import BlockWindow
+from seatledger.domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
 
 BookingStatus = Literal["pending", "confirmed", "cancelled", "no_show", "completed"]
 ClosedStatus = Literal["cancelled", "no_show", "completed"]

@@ -12,8 +12,8 @@ from datetime import date
 from typing import ClassVar
 from uuid import UUID
 
-from domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
-from domain.values import derive_id
+from seatledger.domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
+from seatledger.domain.values import derive_id
 
 
 def booking_index_id(restaurant_id: str, booking_id: str) -> UUID:

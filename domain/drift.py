@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.errors import DRIFT_KINDS, DriftKind, PolicyDriftError
-from domain.layout import AdjacencySnapshot, FloorView, TableFacts
+from seatledger.domain.errors import DRIFT_KINDS, DriftKind, PolicyDriftError
+from seatledger.domain.layout import AdjacencySnapshot, FloorView, TableFacts
 
 
 def detect_drift(

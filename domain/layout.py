@@ -14,10 +14,10 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
-from domain.errors import AllocationError, ErrorCode, InvalidInputError, NotFoundError
-from domain.policy import VenuePolicy
-from domain.values import Frozen, derive_id, digest, sorted_unique
+from seatledger.domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
+from seatledger.domain.errors import AllocationError, ErrorCode, InvalidInputError, NotFoundError
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.values import Frozen, derive_id, digest, sorted_unique
 
 Edge = tuple[str, str]
 

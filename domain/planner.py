@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from domain.layout import FloorView, Table
+from seatledger.domain.layout import FloorView, Table
 
 NoCandidateReason = Literal["NO_CAPACITY", "NO_TABLES_AVAILABLE", "HOLD_CONFLICTS"]
 Relaxation = Literal["adjacency", "min_party_size"]

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from domain.errors import ErrorCode, InvalidInputError, WindowError
-from domain.values import Frozen, Window, digest
+from seatledger.domain.errors import ErrorCode, InvalidInputError, WindowError
+from seatledger.domain.values import Frozen, Window, digest
 
 
 class TurnBand(Frozen):

@@ -19,10 +19,10 @@ from typing import Literal
 
 import psycopg
 
-from domain.errors import ErrorCode, ReadModelError
-from domain.values import Window, utc_instant
-from projections.db import ReadModelDB, Tx
-from projections.runner import Telemetry
+from seatledger.domain.errors import ErrorCode, ReadModelError
+from seatledger.domain.values import Window, utc_instant
+from seatledger.projections.db import ReadModelDB, Tx
+from seatledger.projections.runner import Telemetry
 
 SCHEMA_MISS_SQLSTATES = frozenset({"42883", "42P01"})  # undefined function, undefined table
 POSTGREST_SCHEMA_CODES = frozenset({"PGRST202", "PGRST205"})

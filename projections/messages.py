@@ -13,15 +13,15 @@ from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
-from domain.aggregate import DomainEvent
-from domain.assignments import (
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.assignments import (
     BookingClosed,
     ChangeEvent,
     HoldConfirmed,
     PolicyDriftDetected,
     TableChange,
 )
-from domain.values import canonical_json, derive_id, utc_instant
+from seatledger.domain.values import canonical_json, derive_id, utc_instant
 
 MessageType = Literal[
     "capacity.assignment.sync", "capacity.hold.confirmed", "capacity.policy.drift"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from projections.db import ReadModelDB, Tx
+from seatledger.projections.db import ReadModelDB, Tx
 
 #: Advisory-lock key of the migrator (any constant distinct from the projection keys).
 MIGRATION_LOCK = 7_301_001

@@ -1,8 +1,8 @@
 """The two projections of the event log: assignment members and the outbox.
 
 A projection turns a page of events into row writes inside the caller's transaction; the
-runner (:mod:`projections.runner`) owns the transaction and the tracking position, so rows
-and position always commit together.
+runner (:mod:`seatledger.projections.runner`) owns the transaction and the tracking
+position, so rows and position always commit together.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from domain.aggregate import DomainEvent
-from domain.assignments import (
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.assignments import (
     BookingClosed,
     HoldConfirmed,
     PolicyDriftDetected,
@@ -21,8 +21,8 @@ from domain.assignments import (
     TablesAssigned,
     TablesUnassigned,
 )
-from projections.db import Tx
-from projections.messages import (
+from seatledger.projections.db import Tx
+from seatledger.projections.messages import (
     MEMBER_COLUMNS,
     OUTBOX_COLUMNS,
     DayInfo,

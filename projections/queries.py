@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.db import ReadModelDB
-from projections.messages import MEMBER_COLUMNS, OUTBOX_COLUMNS, MemberRow
+from seatledger.projections.db import ReadModelDB
+from seatledger.projections.messages import MEMBER_COLUMNS, OUTBOX_COLUMNS, MemberRow
 
 _MEMBERS = ", ".join(MEMBER_COLUMNS)
 _OUTBOX = ", ".join(OUTBOX_COLUMNS)

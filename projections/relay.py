@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from projections.db import ReadModelDB
-from projections.runner import Telemetry, failure_backoff
+from seatledger.projections.db import ReadModelDB
+from seatledger.projections.runner import Telemetry, failure_backoff
 
 
 @dataclass(frozen=True)

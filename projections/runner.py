@@ -26,15 +26,15 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from domain.aggregate import DomainEvent
-from domain.assignments import ServiceDayOpened
-from projections.db import PostgresReadModels, ReadModelDB, Tx
-from projections.messages import DayInfo
-from projections.projection import Projected, Projection
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.assignments import ServiceDayOpened
+from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
+from seatledger.projections.messages import DayInfo
+from seatledger.projections.projection import Projected, Projection
 
 
 class Telemetry(Protocol):
-    """What the runner needs to report (``application.telemetry.Telemetry`` fits)."""
+    """What the runner needs to report (``seatledger.application.telemetry.Telemetry`` fits)."""
 
     def emit(
         self, name: str, *, level: int = logging.INFO, message: str | None = None, **fields: Any

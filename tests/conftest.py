@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from application.service import AssignmentService
-from application.settings import Settings
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
 
 BACKENDS = ("memory", "sqlite", "postgres")
 RUN_PREFIX = f"sl_test_{os.getpid()}_"

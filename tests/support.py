@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from application.commands import (
+from seatledger.application.commands import (
     AssignTables,
     ConfirmHold,
     CreateRestaurant,
@@ -13,11 +13,11 @@ from application.commands import (
     RegisterBooking,
     UnassignTables,
 )
-from application.service import AssignmentService
-from domain.assignments import HoldPlaced
-from domain.directory import HoldFiled, hold_index_id
-from domain.layout import FloorView, Table, Zone
-from domain.policy import VenuePolicy
+from seatledger.application.service import AssignmentService
+from seatledger.domain.assignments import HoldPlaced
+from seatledger.domain.directory import HoldFiled, hold_index_id
+from seatledger.domain.layout import FloorView, Table, Zone
+from seatledger.domain.policy import VenuePolicy
 
 DAY = date(2026, 11, 24)  # a Tuesday in winter: London is UTC+0
 SUMMER_DAY = date(2026, 5, 15)  # London is UTC+1

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from application.commands import CancelBooking, CompleteBooking, MarkNoShow
-from application.results import AssignmentResult, HoldView
-from application.testing import Scenario
-from domain.assignments import BookingClosed, TablesAssigned, TablesUnassigned
-from domain.errors import ErrorCode
-from domain.policy import VenuePolicy
+from seatledger.application.commands import CancelBooking, CompleteBooking, MarkNoShow
+from seatledger.application.results import AssignmentResult, HoldView
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import BookingClosed, TablesAssigned, TablesUnassigned
+from seatledger.domain.errors import ErrorCode
+from seatledger.domain.policy import VenuePolicy
 from tests.support import EVENING, assign, booking, confirm, floor, hold, unassign
 
 CLOSERS = {

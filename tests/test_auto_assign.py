@@ -12,27 +12,27 @@ from typing import Any
 
 import pytest
 
-from application.commands import (
+from seatledger.application.commands import (
     AutoAssign,
     ChangePolicy,
     CreateRestaurant,
     DefineTable,
     QuoteBooking,
 )
-from application.results import AutoAssignResult, QuoteResult
-from application.service import AssignmentService
-from application.telemetry import RecordingSink
-from application.testing import Scenario
-from domain.assignments import (
+from seatledger.application.results import AutoAssignResult, QuoteResult
+from seatledger.application.service import AssignmentService
+from seatledger.application.telemetry import RecordingSink
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import (
     HoldConfirmed,
     HoldPlaced,
     PolicyDriftDetected,
 )
-from domain.errors import ErrorCode, PolicyDriftError, PolicyRequoteFailedError
-from domain.layout import Table, Zone
-from domain.policy import VenuePolicy
-from projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
-from projections.queries import all_outbox
+from seatledger.domain.errors import ErrorCode, PolicyDriftError, PolicyRequoteFailedError
+from seatledger.domain.layout import Table, Zone
+from seatledger.domain.policy import VenuePolicy
+from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
+from seatledger.projections.queries import all_outbox
 from tests.support import DAY, EVENING, assign, booking, floor, hold
 
 Messages = dict[str, list[dict[str, Any]]]

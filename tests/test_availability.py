@@ -10,14 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from application.commands import CancelBooking
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import RecordingSink, Telemetry
-from domain.errors import ErrorCode, SeatLedgerError
-from domain.values import Window
-from projections.availability import is_schema_cache_miss_error
-from projections.migrations import MIGRATIONS
+from seatledger.application.commands import CancelBooking
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import RecordingSink, Telemetry
+from seatledger.domain.errors import ErrorCode, SeatLedgerError
+from seatledger.domain.values import Window
+from seatledger.projections.availability import is_schema_cache_miss_error
+from seatledger.projections.migrations import MIGRATIONS
 from tests.support import assign, booking, floor
 
 

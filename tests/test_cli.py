@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from application import cli
-from application.demo import DemoConfig, DemoReport, run_demo
-from domain.errors import ErrorCode, NotFoundError
+from seatledger.application import cli
+from seatledger.application.demo import DemoConfig, DemoReport, run_demo
+from seatledger.domain.errors import ErrorCode, NotFoundError
 
 REQUIRED_KEYS = {
     "bookings",

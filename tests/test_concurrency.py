@@ -24,16 +24,21 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import Recording
 
-from application.clock import ManualClock
-from application.commands import AssignTables, CreateRestaurant, PlaceHold, RegisterBooking
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import RecordingSink, Telemetry
-from domain.assignments import BookingRegistered, day_id, derive_hold_id
-from domain.directory import BookingFiled, hold_index_id
-from domain.errors import ErrorCode, SeatLedgerError
-from domain.layout import Table, Zone
-from domain.values import Window
+from seatledger.application.clock import ManualClock
+from seatledger.application.commands import (
+    AssignTables,
+    CreateRestaurant,
+    PlaceHold,
+    RegisterBooking,
+)
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import RecordingSink, Telemetry
+from seatledger.domain.assignments import BookingRegistered, day_id, derive_hold_id
+from seatledger.domain.directory import BookingFiled, hold_index_id
+from seatledger.domain.errors import ErrorCode, SeatLedgerError
+from seatledger.domain.layout import Table, Zone
+from seatledger.domain.values import Window
 from tests.conftest import require_postgres
 from tests.support import DAY, booking, floor, hold
 

@@ -15,14 +15,19 @@ from typing import Any
 
 import pytest
 
-from application.commands import ChangePolicy, CreateRestaurant, DefineTable, ReleaseHold
-from application.results import HoldView
-from application.testing import Scenario
-from domain.aggregate import Stamp
-from domain.assignments import HoldConfirmed, HoldState, PolicyDriftDetected, TableAssignments
-from domain.errors import ErrorCode, HoldError
-from domain.layout import FloorView, Table, edge
-from domain.policy import VenuePolicy, block_window
+from seatledger.application.commands import ChangePolicy, CreateRestaurant, DefineTable, ReleaseHold
+from seatledger.application.results import HoldView
+from seatledger.application.testing import Scenario
+from seatledger.domain.aggregate import Stamp
+from seatledger.domain.assignments import (
+    HoldConfirmed,
+    HoldState,
+    PolicyDriftDetected,
+    TableAssignments,
+)
+from seatledger.domain.errors import ErrorCode, HoldError
+from seatledger.domain.layout import FloorView, Table, edge
+from seatledger.domain.policy import VenuePolicy, block_window
 from tests.support import (
     DAY,
     EVENING,

@@ -1,9 +1,9 @@
 """Crash and race tests of the projection worker, on PostgreSQL and SQLite.
 
-A realistic log of >= 20,000 events (``application.testing.workload``) is copied into a fresh
-store with projections off. Worker processes then catch it up and are SIGKILLed at random
-points of their progress (chosen from the tracking positions the test watches), restarted
-each time, and finally allowed to finish. The members and outbox rows must then equal, row
+A realistic log of >= 20,000 events (``seatledger.application.testing.workload``) is copied
+into a fresh store with projections off. Worker processes then catch it up and are SIGKILLed
+at random points of their progress (chosen from the tracking positions the test watches),
+restarted each time, and finally allowed to finish. The members and outbox rows must then equal, row
 for row, those of a clean catch-up of the same log in a separate store, with exactly one
 ``capacity.assignment.sync`` per table-set-changing event. Two workers started at once on one
 store must never apply anything twice either.
@@ -26,12 +26,12 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
-from application.service import AssignmentService
-from application.settings import Settings
-from application.testing.workload import copy_log, generate_log, table_set_changes
-from projections.messages import SYNC
-from projections.projection import MembersProjection, OutboxProjection
-from projections.queries import all_members, all_outbox
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.testing.workload import copy_log, generate_log, table_set_changes
+from seatledger.projections.messages import SYNC
+from seatledger.projections.projection import MembersProjection, OutboxProjection
+from seatledger.projections.queries import all_members, all_outbox
 from tests.conftest import RUN_PREFIX, require_postgres
 from tests.test_worker import start_worker, stop_process, telemetry_lines, wait_until
 

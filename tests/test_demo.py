@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from application.demo import (
+from seatledger.application.demo import (
     RESTAURANT_ID,
     SERVICE_DATE,
     DemoConfig,
@@ -21,8 +21,8 @@ from application.demo import (
     prepare_database,
     run_demo,
 )
-from application.results import BookingView
-from domain.values import Window
+from seatledger.application.results import BookingView
+from seatledger.domain.values import Window
 
 SMALL = DemoConfig(lunch_bookings=15, dinner_bookings=30, walk_ins=4, late_requests=1)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from application.commands import COMMAND_METHODS
-from domain.errors import CODE_SPECS, ErrorCode
+from seatledger.application.commands import COMMAND_METHODS
+from seatledger.domain.errors import CODE_SPECS, ErrorCode
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 README = DOCS.parent / "README.md"

@@ -10,14 +10,20 @@ import logging
 
 import pytest
 
-from application.commands import ChangePolicy, DefineTable, DefineZone, LinkTables, UnlinkTables
-from application.results import HoldView
-from application.telemetry import RecordingSink
-from application.testing import Scenario
-from domain.assignments import HoldConfirmed, PolicyDriftDetected
-from domain.errors import ErrorCode, PolicyDriftError
-from domain.layout import Table, Zone
-from domain.policy import VenuePolicy
+from seatledger.application.commands import (
+    ChangePolicy,
+    DefineTable,
+    DefineZone,
+    LinkTables,
+    UnlinkTables,
+)
+from seatledger.application.results import HoldView
+from seatledger.application.telemetry import RecordingSink
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import HoldConfirmed, PolicyDriftDetected
+from seatledger.domain.errors import ErrorCode, PolicyDriftError
+from seatledger.domain.layout import Table, Zone
+from seatledger.domain.policy import VenuePolicy
 from tests.support import EVENING, booking, confirm, floor, hold, position
 
 DEFAULT_VERSION = VenuePolicy().version

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from application.commands import (
+from seatledger.application.commands import (
     AssignTables,
     ConfirmHold,
     PlaceHold,
     RegisterBooking,
 )
-from application.service import AssignmentService
-from application.testing import Scenario, ScenarioError
-from domain import errors as errors_module
-from domain.aggregate import Stamp
-from domain.directory import BookingIndex
-from domain.errors import (
+from seatledger.application.service import AssignmentService
+from seatledger.application.testing import Scenario, ScenarioError
+from seatledger.domain import errors as errors_module
+from seatledger.domain.aggregate import Stamp
+from seatledger.domain.directory import BookingIndex
+from seatledger.domain.errors import (
     CODE_SPECS,
     ErrorCode,
     HoldError,

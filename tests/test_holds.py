@@ -10,12 +10,18 @@ from typing import Any
 
 import pytest
 
-from application.commands import CancelBooking, ExpireHolds, ExtendHold, ReleaseHold
-from application.results import HoldView
-from application.testing import Scenario
-from domain.assignments import ActorRole, HoldExpired, HoldExtended, HoldPlaced, HoldReleased
-from domain.errors import ErrorCode
-from domain.policy import VenuePolicy
+from seatledger.application.commands import CancelBooking, ExpireHolds, ExtendHold, ReleaseHold
+from seatledger.application.results import HoldView
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import (
+    ActorRole,
+    HoldExpired,
+    HoldExtended,
+    HoldPlaced,
+    HoldReleased,
+)
+from seatledger.domain.errors import ErrorCode
+from seatledger.domain.policy import VenuePolicy
 from tests.support import DAY, EVENING, assign, booking, confirm, floor, hold
 
 T0 = datetime.fromisoformat(EVENING)

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import pytest
 
-from application.commands import CancelBooking, ChangePolicy, ExtendHold, ReleaseHold
-from application.results import AssignmentResult, HoldView
-from application.testing import Scenario
-from domain.assignments import (
+from seatledger.application.commands import CancelBooking, ChangePolicy, ExtendHold, ReleaseHold
+from seatledger.application.results import AssignmentResult, HoldView
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import (
     BookingClosed,
     HoldConfirmed,
     TablesAssigned,
     TablesUnassigned,
     derive_idempotency_key,
 )
-from domain.errors import ErrorCode
-from domain.policy import VenuePolicy
+from seatledger.domain.errors import ErrorCode
+from seatledger.domain.policy import VenuePolicy
 from tests.support import EVENING, assign, booking, confirm, floor, hold, position, unassign
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from application.commands import (
+from seatledger.application.commands import (
     ChangePolicy,
     CreateRestaurant,
     DefineTable,
@@ -17,11 +17,11 @@ from application.commands import (
     RegisterBooking,
     UnlinkTables,
 )
-from application.service import AssignmentService
-from application.testing import Scenario
-from domain.assignments import BookingRegistered, ServiceDayOpened
-from domain.errors import ErrorCode
-from domain.layout import (
+from seatledger.application.service import AssignmentService
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import BookingRegistered, ServiceDayOpened
+from seatledger.domain.errors import ErrorCode
+from seatledger.domain.layout import (
     PolicyChanged,
     RestaurantCreated,
     Table,
@@ -31,8 +31,8 @@ from domain.layout import (
     Zone,
     ZoneDefined,
 )
-from domain.policy import VenuePolicy
-from domain.values import Window
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.values import Window
 from tests.support import DAY, SUMMER_DAY, assign, booking, floor, position
 
 

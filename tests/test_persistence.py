@@ -26,8 +26,8 @@ from eventsourcing.popo import POPOApplicationRecorder
 from psycopg import sql
 from pydantic import BaseModel
 
-from application.clock import ManualClock
-from application.commands import (
+from seatledger.application.clock import ManualClock
+from seatledger.application.commands import (
     AssignTables,
     CancelBooking,
     ChangePolicy,
@@ -42,12 +42,12 @@ from application.commands import (
     UnassignTables,
     UnlinkTables,
 )
-from application.mapper import PydanticMapper, event_registry
-from application.results import AssignmentResult, HoldView
-from application.service import AssignmentService
-from application.settings import Settings
-from domain.aggregate import DomainEvent
-from domain.assignments import (
+from seatledger.application.mapper import PydanticMapper, event_registry
+from seatledger.application.results import AssignmentResult, HoldView
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.assignments import (
     BookingClosed,
     BookingRegistered,
     HoldConfirmed,
@@ -62,9 +62,9 @@ from domain.assignments import (
     day_id,
     derive_hold_id,
 )
-from domain.directory import BookingFiled, HoldFiled, hold_index_id
-from domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
-from domain.layout import (
+from seatledger.domain.directory import BookingFiled, HoldFiled, hold_index_id
+from seatledger.domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
+from seatledger.domain.layout import (
     PolicyChanged,
     RestaurantCreated,
     Table,
@@ -73,8 +73,8 @@ from domain.layout import (
     TablesUnlinked,
     ZoneDefined,
 )
-from domain.policy import VenuePolicy
-from domain.values import digest
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.values import digest
 from tests.support import DAY, SUMMER_DAY, booking, floor, hold
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.layout import FloorView, Table, Zone, edge
-from domain.planner import (
+from seatledger.domain.layout import FloorView, Table, Zone, edge
+from seatledger.domain.planner import (
     MAX_REJECTED_LISTED,
     Blocker,
     Candidate,
@@ -17,7 +17,7 @@ from domain.planner import (
     connected_sets,
     plan_tables,
 )
-from domain.policy import VenuePolicy
+from seatledger.domain.policy import VenuePolicy
 
 
 def build_floor(

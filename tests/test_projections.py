@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from application.commands import CancelBooking, ChangePolicy
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import RecordingSink, Telemetry
-from domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
-from domain.policy import VenuePolicy
-from projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
-from projections.migrations import LATEST, applied_versions, migrate
-from projections.queries import all_members, all_outbox
+from seatledger.application.commands import CancelBooking, ChangePolicy
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import RecordingSink, Telemetry
+from seatledger.domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
+from seatledger.domain.policy import VenuePolicy
+from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
+from seatledger.projections.migrations import LATEST, applied_versions, migrate
+from seatledger.projections.queries import all_members, all_outbox
 from tests.conftest import settings_for
 from tests.support import assign, booking, confirm, floor, hold, unassign
 
@@ -153,7 +153,7 @@ def test_missing_rows_come_back_empty_with_a_warning(
     sink = RecordingSink()
     settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "s.db", projection_mode="off")
     sleeps: list[float] = []
-    monkeypatch.setattr("application.service.time.sleep", sleeps.append)
+    monkeypatch.setattr("seatledger.application.service.time.sleep", sleeps.append)
     with AssignmentService(settings, telemetry=Telemetry(sinks=[sink])) as service:
         service.create_restaurant(floor())
         service.register_booking(booking("b1", 4))
@@ -169,7 +169,7 @@ def test_no_sleep_when_nothing_is_missing(
     service: AssignmentService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr("application.service.time.sleep", sleeps.append)
+    monkeypatch.setattr("seatledger.application.service.time.sleep", sleeps.append)
     service.create_restaurant(floor())
     service.register_booking(booking("b1", 4))
     result = service.assign_tables(assign("b1", "M1", "M2"))

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from application.clock import ManualClock
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import RecordingSink, Telemetry
-from projections.relay import Delivery, Relay
+from seatledger.application.clock import ManualClock
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import RecordingSink, Telemetry
+from seatledger.projections.relay import Delivery, Relay
 from tests.support import assign, booking, floor, unassign
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from application.commands import ConfirmHold
-from application.testing import Scenario
-from domain.assignments import HoldConfirmed
+from seatledger.application.commands import ConfirmHold
+from seatledger.application.testing import Scenario
+from seatledger.domain.assignments import HoldConfirmed
 from tests.support import booking, floor, hold
 
 

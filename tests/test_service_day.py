@@ -7,9 +7,9 @@ from datetime import date, time
 
 import pytest
 
-from application.testing import Scenario
-from domain.errors import ErrorCode, WindowError
-from domain.policy import VenuePolicy, block_window
+from seatledger.application.testing import Scenario
+from seatledger.domain.errors import ErrorCode, WindowError
+from seatledger.domain.policy import VenuePolicy, block_window
 from tests.support import DAY, EVENING, assign, booking, floor
 
 NEXT_DAY = date(2026, 11, 25)

@@ -19,8 +19,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from pydantic import SecretStr, ValidationError
 
-from application.service import AssignmentService
-from application.settings import Settings
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
 from tests.support import floor
 
 ROOT = Path(__file__).resolve().parents[1]

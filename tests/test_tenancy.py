@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
-from application.commands import (
+from seatledger.application.commands import (
     CancelBooking,
     Command,
     ExtendHold,
     ReleaseHold,
 )
-from application.results import HoldView
-from application.telemetry import RecordingSink
-from application.testing import Scenario
-from domain.errors import ErrorCode
+from seatledger.application.results import HoldView
+from seatledger.application.telemetry import RecordingSink
+from seatledger.application.testing import Scenario
+from seatledger.domain.errors import ErrorCode
 from tests.support import (
     EVENING,
     assign,

@@ -16,8 +16,8 @@ from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.errors import ErrorCode, InvalidInputError, WindowError
-from domain.policy import (
+from seatledger.domain.errors import ErrorCode, InvalidInputError, WindowError
+from seatledger.domain.policy import (
     BlockWindow,
     FallbackService,
     Service,
@@ -26,7 +26,7 @@ from domain.policy import (
     block_window,
     local_instant,
 )
-from domain.values import Window
+from seatledger.domain.values import Window
 from tests.support import DAY, SUMMER_DAY
 
 WINTER = date(2026, 1, 15)

@@ -23,13 +23,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import RecordingSink, Telemetry
-from application.worker import run_worker
-from domain.errors import ErrorCode, InvalidInputError
-from projections.queries import booking_members
-from projections.runner import ListenWakeups, Wakeups
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import RecordingSink, Telemetry
+from seatledger.application.worker import run_worker
+from seatledger.domain.errors import ErrorCode, InvalidInputError
+from seatledger.projections.queries import booking_members
+from seatledger.projections.runner import ListenWakeups, Wakeups
 from tests.conftest import require_postgres
 from tests.support import assign, booking, floor
 

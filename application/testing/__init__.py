@@ -1,5 +1,5 @@
 """Test support for seatledger users: the scenario helper and a pytest plugin."""
 
-from application.testing.scenario import Scenario, ScenarioError
+from seatledger.application.testing.scenario import Scenario, ScenarioError
 
 __all__ = ["Scenario", "ScenarioError"]

@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from application.clock import ManualClock
-from application.commands import Command
-from application.service import AssignmentService
-from domain.aggregate import DomainEvent
-from domain.assignments import PolicyDriftDetected
-from domain.directory import BookingFiled, HoldFiled
-from domain.errors import ErrorCode, SeatLedgerError
+from seatledger.application.clock import ManualClock
+from seatledger.application.commands import Command
+from seatledger.application.service import AssignmentService
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.assignments import PolicyDriftDetected
+from seatledger.domain.directory import BookingFiled, HoldFiled
+from seatledger.domain.errors import ErrorCode, SeatLedgerError
 
 #: Modules whose clocks freezegun must leave alone: connection pools and the event store
 #: measure timeouts with the real monotonic clock.
@@ -76,7 +76,13 @@ class Scenario:
         if isinstance(self.service.clock, ManualClock):
             self.service.clock.set(self._now)
         elif self._freezer is None:
-            from freezegun import freeze_time  # noqa: PLC0415 - a test-only dependency
+            try:
+                from freezegun import freeze_time  # noqa: PLC0415 - a test-only dependency
+            except ImportError as exc:
+                raise ImportError(
+                    "the scenario helper freezes time with freezegun: "
+                    "pip install 'seatledger[testing]'"
+                ) from exc
 
             self._freezer = freeze_time(self._now, ignore=list(FREEZEGUN_IGNORE))
             self._frozen = self._freezer.start()

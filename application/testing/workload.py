@@ -1,6 +1,6 @@
 """A deterministic, realistic event log for tests, benchmarks and users' own experiments.
 
-    from application.testing.workload import copy_log, generate_log
+    from seatledger.application.testing.workload import copy_log, generate_log
 
     log = generate_log(20_000, seed=7, restaurants=2)   # list[StoredEvent], notification order
     settings = Settings(persistence="sqlite", sqlite_path="copy.db", projection_mode="off")
@@ -8,7 +8,7 @@
         copy_log(log, target.recorder)                   # the same history, in another store
         target.catch_up_projections()
 
-:func:`generate_log` drives an in-memory :class:`~application.service.AssignmentService`
+:func:`generate_log` drives an in-memory :class:`~seatledger.application.service.AssignmentService`
 through its public command API only, so every event is one the service really writes:
 restaurants created with a whole floor; bookings registered over consecutive service dates
 (lunch and dinner, parties of 1 to 8); holds placed and confirmed (some confirms re-sent:
@@ -19,14 +19,13 @@ its confirm, so the confirm is rejected for drift, the stale hold is released an
 confirmed. Commands the domain rejects (a conflict the generator did not foresee) are simply
 skipped; they write nothing, or only their ``PolicyDriftDetected``.
 
-Nothing depends on the wall clock or on chance outside ``random.Random(seed)``: command ids
-are numbered (``wl-0000001``...), the clock is a :class:`~application.clock.ManualClock` that
-starts at a fixed instant and moves 1-20 s per command, every choice comes from the seeded
-generator. The same arguments therefore give the same stored events, byte for byte, in the
-same order (for a given version of seatledger: a domain change may change the log). Nothing is
-cached on disk. Restaurants are ``r1``..``rN`` with the floor of :func:`restaurant_floor`;
-their days are interleaved command by command, as concurrent hosts would be.
-"""
+Nothing depends on the wall clock or on chance outside ``random.Random(seed)``: command ids are
+numbered (``wl-0000001``...), the clock is a :class:`~seatledger.application.clock.ManualClock`
+that starts at a fixed instant and moves 1-20 s per command, every choice comes from the seeded
+generator. The same arguments therefore give the same stored events, byte for byte, in the same
+order (for a given version of seatledger: a domain change may change the log). Nothing is cached
+on disk. Restaurants are ``r1``..``rN`` with the floor of :func:`restaurant_floor`; their days
+are interleaved command by command, as concurrent hosts would be."""
 
 from __future__ import annotations
 
@@ -40,8 +39,8 @@ from typing import TypeVar
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
-from application.clock import ManualClock
-from application.commands import (
+from seatledger.application.clock import ManualClock
+from seatledger.application.commands import (
     AssignTables,
     CancelBooking,
     ChangePolicy,
@@ -55,22 +54,22 @@ from application.commands import (
     ReleaseHold,
     UnassignTables,
 )
-from application.mapper import PydanticMapper
-from application.results import AssignmentResult
-from application.service import AssignmentService
-from application.settings import Settings
-from application.telemetry import Telemetry
-from domain.assignments import (
+from seatledger.application.mapper import PydanticMapper
+from seatledger.application.results import AssignmentResult
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.telemetry import Telemetry
+from seatledger.domain.assignments import (
     BookingClosed,
     ChangeEvent,
     HoldConfirmed,
     TablesAssigned,
     TablesUnassigned,
 )
-from domain.errors import SeatLedgerError
-from domain.layout import Table, Zone
-from domain.policy import VenuePolicy
-from domain.values import Window
+from seatledger.domain.errors import SeatLedgerError
+from seatledger.domain.layout import Table, Zone
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.values import Window
 
 __all__ = ["copy_log", "generate_log", "restaurant_floor", "table_set_changes"]
 
@@ -539,7 +538,7 @@ def copy_log(
 def table_set_changes(stored: Sequence[StoredEvent]) -> int:
     """How many events of the log change a booking's table set: exactly the number of
     ``capacity.assignment.sync`` messages the outbox must hold for it. (Decodes with a plain
-    :class:`~application.mapper.PydanticMapper`: no cipher, no compression, as
+    :class:`~seatledger.application.mapper.PydanticMapper`: no cipher, no compression, as
     :func:`generate_log` stores them.)"""
     mapper = PydanticMapper()
     topics = {
