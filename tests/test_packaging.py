@@ -124,7 +124,7 @@ def test_a_host_app_with_its_own_domain_package_uses_the_wheel(wheel: Path, tmp_
     env = tmp_path / "venv"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
-    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pip: list[str | Path] = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     _run([*pip, wheel, "pytest"], cwd=tmp_path)
     app = _host_app(tmp_path)
 
