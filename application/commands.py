@@ -13,9 +13,9 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from seatledger.domain.assignments import ActorRole
 from seatledger.domain.layout import Table, Zone
 from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import ActorRole
 
 Id = str
 

@@ -23,12 +23,12 @@ from eventsourcing.persistence import (
 )
 
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.assignments import TableAssignments
 from seatledger.domain.directory import BookingIndex, HoldIndex
 from seatledger.domain.layout import FloorLayout
+from seatledger.domain.service_day import ServiceDay
 from seatledger.domain.values import canonical_json
 
-AGGREGATES = (FloorLayout, TableAssignments, BookingIndex, HoldIndex)
+AGGREGATES = (FloorLayout, ServiceDay, BookingIndex, HoldIndex)
 
 
 def event_registry(

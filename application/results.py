@@ -7,19 +7,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from seatledger.domain.assignments import (
+from seatledger.domain.errors import DriftKind
+from seatledger.domain.layout import FloorView, Table, Zone
+from seatledger.domain.planner import Candidate, NoCandidateReason, Rejected
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import (
     BookingState,
     BookingStatus,
     ChangeSource,
     HoldSource,
     HoldState,
     HoldStatus,
-    TableAssignments,
+    ServiceDay,
 )
-from seatledger.domain.errors import DriftKind
-from seatledger.domain.layout import FloorView, Table, Zone
-from seatledger.domain.planner import Candidate, NoCandidateReason, Rejected
-from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.values import Window
 
 
@@ -73,7 +73,7 @@ class BookingView(Result):
     merge_group_id: str | None
 
     @classmethod
-    def of(cls, day: TableAssignments, booking: BookingState) -> BookingView:
+    def of(cls, day: ServiceDay, booking: BookingState) -> BookingView:
         return cls(
             restaurant_id=day.restaurant_id,
             booking_id=booking.booking_id,
@@ -109,7 +109,7 @@ class HoldView(Result):
     relaxations: list[str]
 
     @classmethod
-    def of(cls, day: TableAssignments, hold: HoldState, now: datetime) -> HoldView:
+    def of(cls, day: ServiceDay, hold: HoldState, now: datetime) -> HoldView:
         status: HoldStatus = hold.status
         if status == "live" and not hold.is_live(now):
             status = "expired"

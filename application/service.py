@@ -70,17 +70,6 @@ from seatledger.application.results import (
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
 from seatledger.domain.aggregate import Aggregate, Stamp
-from seatledger.domain.assignments import (
-    ClosedStatus,
-    DriftRecovery,
-    HoldState,
-    Outcome,
-    TableAssignments,
-    day_id,
-)
-from seatledger.domain.assignments import (
-    Member as DomainMember,
-)
 from seatledger.domain.directory import BookingIndex, HoldIndex, booking_index_id, hold_index_id
 from seatledger.domain.errors import (
     AlreadyExistsError,
@@ -96,6 +85,17 @@ from seatledger.domain.errors import (
 )
 from seatledger.domain.layout import FloorLayout, FloorView, layout_id
 from seatledger.domain.policy import block_window
+from seatledger.domain.service_day import (
+    ClosedStatus,
+    DriftRecovery,
+    HoldState,
+    Outcome,
+    ServiceDay,
+    day_id,
+)
+from seatledger.domain.service_day import (
+    Member as DomainMember,
+)
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability, AvailabilityQueries
 from seatledger.projections.migrations import migrate
@@ -417,10 +417,10 @@ class AssignmentService(Application[UUID]):
                     },
                 )
             stamp = Stamp(now, command.command_id, command.actor_id)
-            day = work.get(day_id(command.restaurant_id, service_date), TableAssignments)
+            day = work.get(day_id(command.restaurant_id, service_date), ServiceDay)
             if day is None:
                 day = work.add(
-                    TableAssignments.open(
+                    ServiceDay.open(
                         restaurant_id=command.restaurant_id,
                         service_date=service_date,
                         stamp=stamp,
@@ -525,7 +525,7 @@ class AssignmentService(Application[UUID]):
 
         def act(work: _UnitOfWork, now: datetime) -> list[str]:
             self._floor(work, command.restaurant_id)
-            day = work.get(day_id(command.restaurant_id, command.service_date), TableAssignments)
+            day = work.get(day_id(command.restaurant_id, command.service_date), ServiceDay)
             if day is None:
                 return []
             return day.expire_holds(stamp=Stamp(now, command.command_id, command.actor_id))
@@ -795,7 +795,7 @@ class AssignmentService(Application[UUID]):
                 skipped=skipped,
             )
 
-    def _replayed_run(self, day: TableAssignments, command: AutoAssign) -> AutoAssignResult | None:
+    def _replayed_run(self, day: ServiceDay, command: AutoAssign) -> AutoAssignResult | None:
         """A re-sent auto-assign whose run succeeded: its original result, nothing written."""
         prefix = f"{command.command_id}:confirm:"
         attempts = [
@@ -931,7 +931,7 @@ class AssignmentService(Application[UUID]):
     def get_day(self, restaurant_id: str, service_date: date) -> DayView:
         work = _UnitOfWork(self)
         self._floor(work, restaurant_id)
-        day = work.get(day_id(restaurant_id, service_date), TableAssignments)
+        day = work.get(day_id(restaurant_id, service_date), ServiceDay)
         if day is None:
             return DayView(
                 restaurant_id=restaurant_id,
@@ -1008,10 +1008,10 @@ class AssignmentService(Application[UUID]):
                 blocking.update(conflict["booking_id"] for conflict in conflicts)
         return sorted(blocking)
 
-    def load_day(self, restaurant_id: str, service_date: date) -> TableAssignments | None:
+    def load_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:
         """The service day aggregate itself (read-only use: audits, tests, projections)."""
         found = self._load(day_id(restaurant_id, service_date))
-        return found if isinstance(found, TableAssignments) else None
+        return found if isinstance(found, ServiceDay) else None
 
     # --- the command runner ---
 
@@ -1103,15 +1103,13 @@ class AssignmentService(Application[UUID]):
             else (self._directory_get(aggregate_id, BookingIndex))
         )
 
-    def _day(self, work: _UnitOfWork, restaurant_id: str, service_date: date) -> TableAssignments:
-        day = work.get(day_id(restaurant_id, service_date), TableAssignments)
+    def _day(self, work: _UnitOfWork, restaurant_id: str, service_date: date) -> ServiceDay:
+        day = work.get(day_id(restaurant_id, service_date), ServiceDay)
         if day is None:  # a directory entry always has its day: this is a storage fault
             raise RuntimeError(f"service day {restaurant_id}/{service_date} is missing")
         return day
 
-    def _booking_day(
-        self, work: _UnitOfWork, restaurant_id: str, booking_id: str
-    ) -> TableAssignments:
+    def _booking_day(self, work: _UnitOfWork, restaurant_id: str, booking_id: str) -> ServiceDay:
         index = self._booking_index(work, restaurant_id, booking_id)
         if index is None:
             raise self._booking_not_found(restaurant_id, booking_id)
@@ -1131,7 +1129,7 @@ class AssignmentService(Application[UUID]):
     def _file_hold(
         self,
         work: _UnitOfWork,
-        day: TableAssignments,
+        day: ServiceDay,
         hold: HoldState,
         stamp: Stamp,
     ) -> None:

@@ -14,7 +14,7 @@ from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from seatledger.domain.assignments import HoldRules
+from seatledger.domain.service_day import HoldRules
 
 Persistence = Literal["sqlite", "postgres", "memory"]
 ProjectionMode = Literal["in_process", "worker", "off"]

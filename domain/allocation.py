@@ -1,7 +1,7 @@
 """The structural allocation checks shared by holds, confirms and manual assignments.
 
 They look at the floor and the resulting table set only; overlap with other bookings and holds
-is checked by the service day that knows them (:mod:`seatledger.domain.assignments`).
+is checked by the service day that knows them (:mod:`seatledger.domain.service_day`).
 Order (the first failure wins): TABLES_REQUIRED, TABLE_NOT_FOUND, TABLE_INACTIVE, ZONE_MISMATCH,
 ZONE_LOCKED, TABLE_IMMUTABLE, ADJACENCY_INVALID, CAPACITY_INSUFFICIENT, SLACK_BUDGET_EXCEEDED.
 """

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.assignments import (
+from seatledger.domain.service_day import (
     BookingClosed,
     ChangeEvent,
     HoldConfirmed,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.assignments import (
+from seatledger.domain.service_day import (
     BookingClosed,
     HoldConfirmed,
     PolicyDriftDetected,

@@ -14,10 +14,10 @@ from seatledger.application.commands import (
     UnassignTables,
 )
 from seatledger.application.service import AssignmentService
-from seatledger.domain.assignments import HoldPlaced
 from seatledger.domain.directory import HoldFiled, hold_index_id
 from seatledger.domain.layout import FloorView, Table, Zone
 from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import HoldPlaced
 
 DAY = date(2026, 11, 24)  # a Tuesday in winter: London is UTC+0
 SUMMER_DAY = date(2026, 5, 15)  # London is UTC+1

@@ -12,9 +12,9 @@ import pytest
 from seatledger.application.commands import CancelBooking, CompleteBooking, MarkNoShow
 from seatledger.application.results import AssignmentResult, HoldView
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import BookingClosed, TablesAssigned, TablesUnassigned
 from seatledger.domain.errors import ErrorCode
 from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import BookingClosed, TablesAssigned, TablesUnassigned
 from tests.support import EVENING, assign, booking, confirm, floor, hold, unassign
 
 CLOSERS = {

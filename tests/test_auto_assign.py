@@ -23,14 +23,14 @@ from seatledger.application.results import AutoAssignResult, QuoteResult
 from seatledger.application.service import AssignmentService
 from seatledger.application.telemetry import RecordingSink
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import (
+from seatledger.domain.errors import ErrorCode, PolicyDriftError, PolicyRequoteFailedError
+from seatledger.domain.layout import Table, Zone
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import (
     HoldConfirmed,
     HoldPlaced,
     PolicyDriftDetected,
 )
-from seatledger.domain.errors import ErrorCode, PolicyDriftError, PolicyRequoteFailedError
-from seatledger.domain.layout import Table, Zone
-from seatledger.domain.policy import VenuePolicy
 from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
 from seatledger.projections.queries import all_outbox
 from tests.support import DAY, EVENING, assign, booking, floor, hold

@@ -34,10 +34,10 @@ from seatledger.application.commands import (
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
-from seatledger.domain.assignments import BookingRegistered, day_id, derive_hold_id
 from seatledger.domain.directory import BookingFiled, hold_index_id
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from seatledger.domain.layout import Table, Zone
+from seatledger.domain.service_day import BookingRegistered, day_id, derive_hold_id
 from seatledger.domain.values import Window
 from tests.conftest import require_postgres
 from tests.support import DAY, booking, floor, hold

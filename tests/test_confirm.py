@@ -19,15 +19,15 @@ from seatledger.application.commands import ChangePolicy, CreateRestaurant, Defi
 from seatledger.application.results import HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.aggregate import Stamp
-from seatledger.domain.assignments import (
-    HoldConfirmed,
-    HoldState,
-    PolicyDriftDetected,
-    TableAssignments,
-)
 from seatledger.domain.errors import ErrorCode, HoldError
 from seatledger.domain.layout import FloorView, Table, edge
 from seatledger.domain.policy import VenuePolicy, block_window
+from seatledger.domain.service_day import (
+    HoldConfirmed,
+    HoldState,
+    PolicyDriftDetected,
+    ServiceDay,
+)
 from tests.support import (
     DAY,
     EVENING,
@@ -324,10 +324,10 @@ def _floor_view(command: CreateRestaurant) -> FloorView:
     )
 
 
-def _day_with_bookings() -> tuple[TableAssignments, FloorView, Stamp]:
+def _day_with_bookings() -> tuple[ServiceDay, FloorView, Stamp]:
     view = _floor_view(floor())
     stamp = Stamp(T0, "setup", "host-1")
-    day = TableAssignments.open(restaurant_id="r1", service_date=DAY, stamp=stamp)
+    day = ServiceDay.open(restaurant_id="r1", service_date=DAY, stamp=stamp)
     for booking_id in ("b1", "b2"):
         day.register_booking(
             booking_id=booking_id,
@@ -365,9 +365,7 @@ def _hand_built_hold(
     return built.model_copy(update=update or {})
 
 
-def _confirm_error(
-    day: TableAssignments, view: FloorView, stamp: Stamp, held: HoldState
-) -> HoldError:
+def _confirm_error(day: ServiceDay, view: FloorView, stamp: Stamp, held: HoldState) -> HoldError:
     with pytest.raises(HoldError) as caught:
         day.confirm_hold(booking_id="b1", hold=held, idempotency_key=None, floor=view, stamp=stamp)
     assert day.pending_events == ()  # a rejected confirm triggers nothing

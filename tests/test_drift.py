@@ -20,10 +20,10 @@ from seatledger.application.commands import (
 from seatledger.application.results import HoldView
 from seatledger.application.telemetry import RecordingSink
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import HoldConfirmed, PolicyDriftDetected
 from seatledger.domain.errors import ErrorCode, PolicyDriftError
 from seatledger.domain.layout import Table, Zone
 from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import HoldConfirmed, PolicyDriftDetected
 from tests.support import EVENING, booking, confirm, floor, hold, position
 
 DEFAULT_VERSION = VenuePolicy().version

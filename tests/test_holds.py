@@ -13,15 +13,15 @@ import pytest
 from seatledger.application.commands import CancelBooking, ExpireHolds, ExtendHold, ReleaseHold
 from seatledger.application.results import HoldView
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import (
+from seatledger.domain.errors import ErrorCode
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import (
     ActorRole,
     HoldExpired,
     HoldExtended,
     HoldPlaced,
     HoldReleased,
 )
-from seatledger.domain.errors import ErrorCode
-from seatledger.domain.policy import VenuePolicy
 from tests.support import DAY, EVENING, assign, booking, confirm, floor, hold
 
 T0 = datetime.fromisoformat(EVENING)

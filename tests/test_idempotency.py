@@ -11,15 +11,15 @@ import pytest
 from seatledger.application.commands import CancelBooking, ChangePolicy, ExtendHold, ReleaseHold
 from seatledger.application.results import AssignmentResult, HoldView
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import (
+from seatledger.domain.errors import ErrorCode
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import (
     BookingClosed,
     HoldConfirmed,
     TablesAssigned,
     TablesUnassigned,
     derive_idempotency_key,
 )
-from seatledger.domain.errors import ErrorCode
-from seatledger.domain.policy import VenuePolicy
 from tests.support import EVENING, assign, booking, confirm, floor, hold, position, unassign
 
 

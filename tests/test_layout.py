@@ -19,7 +19,6 @@ from seatledger.application.commands import (
 )
 from seatledger.application.service import AssignmentService
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import BookingRegistered, ServiceDayOpened
 from seatledger.domain.errors import ErrorCode
 from seatledger.domain.layout import (
     PolicyChanged,
@@ -32,6 +31,7 @@ from seatledger.domain.layout import (
     ZoneDefined,
 )
 from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import BookingRegistered, ServiceDayOpened
 from seatledger.domain.values import Window
 from tests.support import DAY, SUMMER_DAY, assign, booking, floor, position
 

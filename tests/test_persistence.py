@@ -47,7 +47,19 @@ from seatledger.application.results import AssignmentResult, HoldView
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.assignments import (
+from seatledger.domain.directory import BookingFiled, HoldFiled, hold_index_id
+from seatledger.domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
+from seatledger.domain.layout import (
+    PolicyChanged,
+    RestaurantCreated,
+    Table,
+    TableDefined,
+    TablesLinked,
+    TablesUnlinked,
+    ZoneDefined,
+)
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import (
     BookingClosed,
     BookingRegistered,
     HoldConfirmed,
@@ -62,18 +74,6 @@ from seatledger.domain.assignments import (
     day_id,
     derive_hold_id,
 )
-from seatledger.domain.directory import BookingFiled, HoldFiled, hold_index_id
-from seatledger.domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
-from seatledger.domain.layout import (
-    PolicyChanged,
-    RestaurantCreated,
-    Table,
-    TableDefined,
-    TablesLinked,
-    TablesUnlinked,
-    ZoneDefined,
-)
-from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.values import digest
 from tests.support import DAY, SUMMER_DAY, booking, floor, hold
 

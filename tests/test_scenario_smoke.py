@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from seatledger.application.commands import ConfirmHold
 from seatledger.application.testing import Scenario
-from seatledger.domain.assignments import HoldConfirmed
+from seatledger.domain.service_day import HoldConfirmed
 from tests.support import booking, floor, hold
 
 

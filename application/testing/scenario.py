@@ -27,9 +27,9 @@ from seatledger.application.clock import ManualClock
 from seatledger.application.commands import Command
 from seatledger.application.service import AssignmentService
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.assignments import PolicyDriftDetected
 from seatledger.domain.directory import BookingFiled, HoldFiled
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
+from seatledger.domain.service_day import PolicyDriftDetected
 
 #: Modules whose clocks freezegun must leave alone: connection pools and the event store
 #: measure timeouts with the real monotonic clock.

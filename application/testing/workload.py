@@ -59,16 +59,16 @@ from seatledger.application.results import AssignmentResult
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
-from seatledger.domain.assignments import (
+from seatledger.domain.errors import SeatLedgerError
+from seatledger.domain.layout import Table, Zone
+from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import (
     BookingClosed,
     ChangeEvent,
     HoldConfirmed,
     TablesAssigned,
     TablesUnassigned,
 )
-from seatledger.domain.errors import SeatLedgerError
-from seatledger.domain.layout import Table, Zone
-from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.values import Window
 
 __all__ = ["copy_log", "generate_log", "restaurant_floor", "table_set_changes"]

@@ -1,4 +1,4 @@
-"""``TableAssignments``: one aggregate per (restaurant, service date).
+"""``ServiceDay``: one aggregate per (restaurant, service date).
 
 It holds every booking registered for that day, their holds and their table assignments, so
 every invariant that spans bookings (no table in two overlapping windows, hold conflicts) is
@@ -12,430 +12,65 @@ position and stable names, so a replay of the log always reproduces them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
-
-from seatledger.domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
+from seatledger.domain.aggregate import Aggregate, DomainEvent, Stamp
 from seatledger.domain.allocation import Selection, check_selection
 from seatledger.domain.drift import detect_drift
 from seatledger.domain.errors import (
     AllocationError,
     AlreadyExistsError,
-    DriftKind,
     ErrorCode,
     HoldError,
     IdempotencyMismatchError,
     NotFoundError,
     PolicyDriftError,
 )
-from seatledger.domain.layout import AdjacencySnapshot, FloorView, TableFacts
+from seatledger.domain.layout import FloorView
 from seatledger.domain.planner import Blocker, Plan, plan_tables
 from seatledger.domain.policy import BlockWindow
-from seatledger.domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
-
-BookingStatus = Literal["pending", "confirmed", "cancelled", "no_show", "completed"]
-ClosedStatus = Literal["cancelled", "no_show", "completed"]
-CLOSED_STATUSES: frozenset[str] = frozenset({"cancelled", "no_show", "completed"})
-HoldStatus = Literal["live", "consumed", "released", "expired"]
-HoldSource = Literal["manual", "auto"]
-ChangeSource = Literal["manual", "auto", "hold", "unassign", "cancel"]
-ReleaseReason = Literal["released", "replaced", "booking_closed"]
-ActorRole = Literal["host", "manager", "system"]
-
-#: The snapshot fields a hold must carry for its confirm to check drift.
-HOLD_METADATA_FIELDS: tuple[str, ...] = (
-    "policy_version",
-    "zone_ids",
-    "adjacency",
-    "table_facts",
-    "adjacency_required",
-)
-
-
-def day_id(restaurant_id: str, service_date: date) -> UUID:
-    return derive_id("day", restaurant_id, service_date.isoformat())
-
-
-def derive_hold_id(day: UUID, command_id: str) -> str:
-    """Hold ids come from the placing command, so a re-sent placement finds its hold."""
-    return str(derive_id("hold", str(day), command_id))
-
-
-def derive_idempotency_key(
-    restaurant_id: str,
-    booking_id: str,
-    tables: tuple[str, ...],
-    window: Window,
-    policy_version: str,
-) -> str:
-    """The key used when the caller gives none (domain.md section 7)."""
-    return "derived:" + digest(
-        [
-            restaurant_id,
-            booking_id,
-            list(sorted_unique(tables)),
-            utc_instant(window.start),
-            utc_instant(window.end),
-            policy_version,
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class HoldRules:
-    """Service-wide hold settings (TTL clamp and rate limit), handed in by the application."""
-
-    default_ttl_seconds: int = 180
-    min_ttl_seconds: int = 60
-    max_ttl_seconds: int = 900
-    rate_limit: int = 5
-    rate_window_seconds: int = 60
-
-    def ttl(self, requested: int | None) -> timedelta:
-        seconds = self.default_ttl_seconds if requested is None else requested
-        return timedelta(seconds=min(max(seconds, self.min_ttl_seconds), self.max_ttl_seconds))
-
-
-# --- state ----------------------------------------------------------------------------------
-
-
-class Member(Frozen):
-    table_id: str
-    assignment_id: str
-
-
-class TableChange(Frozen):
-    """A booking's table set after a command, as every assignment event records it."""
-
-    booking_id: str
-    requested: tuple[str, ...]
-    tables: tuple[str, ...]
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    members: tuple[Member, ...]
-    window: Window
-    zone_id: str | None
-    merge_group_id: str | None
-    status: BookingStatus
-    idempotency_key: str | None
-    key_derived: bool = False
-    hold_id: str | None = None
-    source: ChangeSource
-
-
-class BookingState(Frozen):
-    booking_id: str
-    party_size: int
-    start_at: AwareDatetime
-    window: Window
-    service: str
-    fallback: bool
-    clamped: bool
-    status: BookingStatus = "pending"
-    tables: tuple[str, ...] = ()
-    members: tuple[Member, ...] = ()
-    zone_id: str | None = None
-    merge_group_id: str | None = None
-    last_change_version: int = 0
-
-    @property
-    def is_closed(self) -> bool:
-        return self.status in CLOSED_STATUSES
-
-
-class HoldState(Frozen):
-    hold_id: str
-    booking_id: str
-    tables: tuple[str, ...]
-    zone_id: str | None
-    window: Window
-    placed_at: AwareDatetime
-    expires_at: AwareDatetime
-    actor_id: str
-    source: HoldSource
-    status: HoldStatus = "live"
-    policy_version: str | None
-    zone_ids: tuple[str, ...] | None
-    adjacency: AdjacencySnapshot | None
-    table_facts: dict[str, TableFacts] | None
-    adjacency_required: bool | None
-    relaxations: tuple[str, ...] = ()
-    #: The command that consumed, released or expired the hold, and the last one that
-    #: extended it: a re-sent command recognises its own effect.
-    closed_by: str | None = None
-    extended_by: str | None = None
-
-    def is_live(self, now: datetime) -> bool:
-        """Live = not consumed, released or expired; expired means ``now >= expires_at``."""
-        return self.status == "live" and now < self.expires_at
-
-    def missing_metadata(self) -> list[str]:
-        return [name for name in HOLD_METADATA_FIELDS if getattr(self, name) is None]
-
-
-class IdempotencyRecord(Frozen):
-    key: str
-    derived: bool
-    requested: tuple[str, ...]
-    change: TableChange
-    version: int
-
-
-@dataclass(frozen=True)
-class Quote:
-    """The plan for a booking and the hold placed on its best candidate (None: no candidate,
-    and ``plan.reason`` says why)."""
-
-    plan: Plan
-    hold: HoldState | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an assignment command did: the booking after it, and the change (None: no-op)."""
-
-    booking: BookingState
-    change: TableChange | None
-    replayed: bool = False
-
-
-# --- events ---------------------------------------------------------------------------------
-
-
-class DayEvent(DomainEvent):
-    def apply(self, aggregate: TableAssignments) -> None:
-        raise NotImplementedError
-
-    def mutate(self, aggregate: Any) -> Any:
-        result = super().mutate(aggregate)
-        aggregate.seen_commands.add(self.command_id)
-        return result
-
-
-class ServiceDayOpened(CreationEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.ServiceDayOpened"
-
-    restaurant_id: str
-    service_date: date
-
-    def create(self) -> TableAssignments:
-        day = TableAssignments(self.originator_id, self.restaurant_id, self.service_date)
-        day.seen_commands.add(self.command_id)
-        return day
-
-
-class BookingRegistered(DayEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.BookingRegistered"
-
-    booking_id: str
-    party_size: int = Field(ge=1)
-    start_at: AwareDatetime
-    window: Window
-    service: str
-    fallback: bool
-    clamped: bool
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.bookings[self.booking_id] = BookingState(
-            booking_id=self.booking_id,
-            party_size=self.party_size,
-            start_at=self.start_at,
-            window=self.window,
-            service=self.service,
-            fallback=self.fallback,
-            clamped=self.clamped,
-        )
-
-
-class HoldPlaced(DayEvent):
-    """Version 2 added ``table_facts`` and ``adjacency_required`` to the snapshot; holds
-    stored as version 1 lack them and cannot be confirmed (``HOLD_METADATA_INCOMPLETE``)."""
-
-    TOPIC: ClassVar[str] = "seatledger.assignments.HoldPlaced"
-    class_version: ClassVar[int] = 2
-
-    hold_id: str
-    booking_id: str
-    tables: tuple[str, ...]
-    zone_id: str | None
-    window: Window
-    expires_at: AwareDatetime
-    source: HoldSource
-    replaces_hold_id: str | None = None
-    policy_version: str | None
-    zone_ids: tuple[str, ...] | None
-    adjacency: AdjacencySnapshot | None
-    table_facts: dict[str, TableFacts] | None
-    adjacency_required: bool | None
-    relaxations: tuple[str, ...] = ()
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        state.setdefault("table_facts", None)
-        state.setdefault("adjacency_required", None)
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.holds[self.hold_id] = HoldState(
-            hold_id=self.hold_id,
-            booking_id=self.booking_id,
-            tables=self.tables,
-            zone_id=self.zone_id,
-            window=self.window,
-            placed_at=self.timestamp,
-            expires_at=self.expires_at,
-            actor_id=self.actor_id,
-            source=self.source,
-            policy_version=self.policy_version,
-            zone_ids=self.zone_ids,
-            adjacency=self.adjacency,
-            table_facts=self.table_facts,
-            adjacency_required=self.adjacency_required,
-            relaxations=self.relaxations,
-        )
-
-
-class HoldExtended(DayEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.HoldExtended"
-
-    hold_id: str
-    expires_at: AwareDatetime
-    previous_expires_at: AwareDatetime
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(
-            update={"expires_at": self.expires_at, "extended_by": self.command_id}
-        )
-
-
-class HoldReleased(DayEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.HoldReleased"
-
-    hold_id: str
-    booking_id: str
-    reason: ReleaseReason
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.close_hold(self.hold_id, "released", self.command_id)
-
-
-class HoldExpired(DayEvent):
-    """Recorded by the sweeper for the audit trail; expiry itself is ``now >= expires_at``."""
-
-    TOPIC: ClassVar[str] = "seatledger.assignments.HoldExpired"
-
-    hold_id: str
-    booking_id: str
-    expires_at: AwareDatetime
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.close_hold(self.hold_id, "expired", self.command_id)
-
-
-class ChangeEvent(DayEvent):
-    """An event that sets a booking's table set."""
-
-    change: TableChange
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.record_change(self)
-
-
-class TablesAssigned(ChangeEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.TablesAssigned"
-
-    replace: bool = False
-
-
-class DriftRecovery(Frozen):
-    """Set on the confirm that succeeded after drift in the same automated run."""
-
-    kind: DriftKind
-    attempt: int
-    stale_hold_id: str
-
-
-class HoldConfirmed(ChangeEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.HoldConfirmed"
-
-    hold_id: str
-    hold_tables: tuple[str, ...]
-    zone_id: str | None
-    expires_at: AwareDatetime
-    recovered_drift: DriftRecovery | None = None
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.close_hold(self.hold_id, "consumed", self.command_id)
-        aggregate.record_change(self)
-
-
-class TablesUnassigned(ChangeEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.TablesUnassigned"
-
-
-class BookingClosed(DayEvent):
-    TOPIC: ClassVar[str] = "seatledger.assignments.BookingClosed"
-
-    booking_id: str
-    status: ClosedStatus
-    change: TableChange | None
-    released_holds: tuple[str, ...]
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        for hold_id in self.released_holds:
-            aggregate.close_hold(hold_id, "released", self.command_id)
-        if self.change is not None:
-            aggregate.record_change(self)
-        booking = aggregate.bookings[self.booking_id]
-        aggregate.bookings[self.booking_id] = booking.model_copy(update={"status": self.status})
-
-
-class PolicyDriftDetected(DayEvent):
-    """A confirm rejected for drift. Recorded so audits see it and the outbox can publish
-    ``capacity.policy.drift``; ``first_in_run`` marks the one drift message of a run.
-    The stale hold is released by it: holds never outlive a failed confirm."""
-
-    TOPIC: ClassVar[str] = "seatledger.assignments.PolicyDriftDetected"
-
-    booking_id: str
-    hold_id: str
-    kind: DriftKind
-    details: dict[str, Any]
-    attempt: int = Field(ge=1)
-    automated: bool = False
-    first_in_run: bool = True
-
-    def apply(self, aggregate: TableAssignments) -> None:
-        aggregate.command_drifts[self.command_id] = self
-        # a stale hold can never be confirmed: the rejection releases it, so it blocks nothing
-        hold = aggregate.holds.get(self.hold_id)
-        if hold is not None and hold.status == "live":
-            aggregate.close_hold(self.hold_id, "released", self.command_id)
-
-
-DAY_EVENTS: tuple[type[DomainEvent], ...] = (
-    ServiceDayOpened,
-    BookingRegistered,
-    HoldPlaced,
-    HoldExtended,
-    HoldReleased,
-    HoldExpired,
-    TablesAssigned,
-    HoldConfirmed,
-    TablesUnassigned,
+from seatledger.domain.service_day.events import (
+    DAY_EVENTS,
     BookingClosed,
+    BookingRegistered,
+    ChangeEvent,
+    DriftRecovery,
+    HoldConfirmed,
+    HoldExpired,
+    HoldExtended,
+    HoldPlaced,
+    HoldReleased,
     PolicyDriftDetected,
+    ServiceDayOpened,
+    TablesAssigned,
+    TablesUnassigned,
 )
+from seatledger.domain.service_day.state import (
+    ActorRole,
+    BookingState,
+    BookingStatus,
+    ChangeSource,
+    ClosedStatus,
+    HoldRules,
+    HoldSource,
+    HoldState,
+    HoldStatus,
+    IdempotencyRecord,
+    Member,
+    Outcome,
+    Quote,
+    ReleaseReason,
+    TableChange,
+    day_id,
+    derive_hold_id,
+    derive_idempotency_key,
+)
+from seatledger.domain.values import Window, derive_id, sorted_unique, utc_instant
 
 
-# --- aggregate ------------------------------------------------------------------------------
-
-
-class TableAssignments(Aggregate):
+class ServiceDay(Aggregate):
     """Bookings, holds and assignments of one restaurant on one service date."""
 
     EVENTS: ClassVar[tuple[type[DomainEvent], ...]] = DAY_EVENTS
@@ -458,7 +93,7 @@ class TableAssignments(Aggregate):
         restaurant_id: str,
         service_date: date,
         stamp: Stamp,
-    ) -> TableAssignments:
+    ) -> ServiceDay:
         return cls._start(
             ServiceDayOpened(
                 originator_id=day_id(restaurant_id, service_date),
