@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import date, time
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from seatledger.application.inputs import problems
 from seatledger.domain.layout import Table, Zone
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.service_day import ActorRole
@@ -31,6 +33,18 @@ class Command(BaseModel):
     command_id: Id = Field(default_factory=_new_command_id, min_length=1, max_length=200)
     actor_id: Id = Field(default="anonymous", min_length=1, max_length=200)
     actor_role: ActorRole = "host"
+
+    @model_validator(mode="after")
+    def _input_contract(self) -> Command:
+        """Every text and date of the command, nested values included (docs/api.md)."""
+        found = list(problems(self))
+        if found:
+            raise PydanticCustomError(
+                "input_contract",
+                "{problems}",
+                {"problems": "; ".join(f"{field} {problem}" for field, problem in found)},
+            )
+        return self
 
 
 def _table_list(ids: list[str]) -> list[str]:
