@@ -3,7 +3,9 @@ command leaves the day untouched, and histories move between specs."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +160,13 @@ def test_the_sample_floor_is_built_through_the_layout() -> None:
     assert floor.is_connected(["M1", "M2", "M3"]) and not floor.is_connected(["M1", "M3"])
     assert not floor.tables["B2"].active
     assert floor.version > 1
+
+
+def test_the_api_guide_example_runs() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "DaySpec(" in b]
+    namespace: dict[str, Any] = {"__name__": "api_example"}
+    exec(compile(example, "api.md", "exec"), namespace)
+    tests = [value for name, value in namespace.items() if name.startswith("test_")]
+    assert len(tests) == 1
+    tests[0]()
