@@ -1,5 +1,86 @@
-"""Test support for seatledger users: the scenario helper and a pytest plugin."""
+"""Test support for seatledger users: the scenario helper (a whole service, time moving),
+the day spec (one service-day aggregate, pure) and a pytest plugin.
 
-from seatledger.application.testing.scenario import Scenario, ScenarioError
+Names load on first use (PEP 562): a module that only needs the day spec does not pull in
+the service, its event store and its drivers.
+"""
 
-__all__ = ["Scenario", "ScenarioError"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from seatledger.application.testing.day_facts import (
+        DayCommand,
+        Fact,
+        assigned,
+        closed,
+        expired,
+        floor_view,
+        held,
+        registered,
+        released,
+        sample_floor,
+        step,
+        unassigned,
+    )
+    from seatledger.application.testing.day_spec import DaySpec, DaySpecError
+    from seatledger.application.testing.scenario import Scenario, ScenarioError
+
+_FACTS = "seatledger.application.testing.day_facts"
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "DayCommand",
+            "Fact",
+            "assigned",
+            "closed",
+            "expired",
+            "floor_view",
+            "held",
+            "registered",
+            "released",
+            "sample_floor",
+            "step",
+            "unassigned",
+        ),
+        _FACTS,
+    ),
+    "DaySpec": "seatledger.application.testing.day_spec",
+    "DaySpecError": "seatledger.application.testing.day_spec",
+    "Scenario": "seatledger.application.testing.scenario",
+    "ScenarioError": "seatledger.application.testing.scenario",
+}
+
+__all__ = [
+    "DayCommand",
+    "DaySpec",
+    "DaySpecError",
+    "Fact",
+    "Scenario",
+    "ScenarioError",
+    "assigned",
+    "closed",
+    "expired",
+    "floor_view",
+    "held",
+    "registered",
+    "released",
+    "sample_floor",
+    "step",
+    "unassigned",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
