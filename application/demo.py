@@ -64,6 +64,7 @@ from seatledger.application.commands import (
     UnlinkTables,
 )
 from seatledger.application.results import AssignmentResult, AutoAssignResult, BookingView, DayView
+from seatledger.application.samples import BISTRO_FLOOR
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.domain.errors import (
@@ -72,7 +73,7 @@ from seatledger.domain.errors import (
     PolicyRequoteFailedError,
     SeatLedgerError,
 )
-from seatledger.domain.layout import Table, Zone, edge, layout_id
+from seatledger.domain.layout import Table, edge, layout_id
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.values import Window
 from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
@@ -306,47 +307,12 @@ def find_double_bookings(bookings: Iterable[BookingView]) -> list[tuple[str, str
 
 
 def demo_floor() -> CreateRestaurant:
-    """Five zones and 41 tables: rows of movable 2-tops and 4-tops joined by adjacency edges,
-    fixed 4-, 6- and 10-tops, bar stools and one broken (inactive) bar table."""
-    zones = [
-        Zone(zone_id="main", name="Main room"),
-        Zone(zone_id="window", name="Window", preference=1),
-        Zone(zone_id="terrace", name="Heated terrace", preference=2),
-        Zone(zone_id="bar", name="Bar", preference=3),
-        Zone(zone_id="private", name="Private room", preference=4),
-    ]
-    tables = [
-        *(Table(table_id=f"M{i}", zone_id="main", capacity=2, movable=True) for i in range(1, 11)),
-        *(Table(table_id=f"M{i}", zone_id="main", capacity=4) for i in range(11, 17)),
-        *(Table(table_id=f"M{i}", zone_id="main", capacity=6, min_party_size=4) for i in (17, 18)),
-        *(Table(table_id=f"W{i}", zone_id="window", capacity=2, movable=True) for i in range(1, 7)),
-        *(Table(table_id=f"W{i}", zone_id="window", capacity=4) for i in (7, 8, 9)),
-        *(
-            Table(table_id=f"T{i}", zone_id="terrace", capacity=4, movable=True)
-            for i in range(1, 9)
-        ),
-        *(
-            Table(table_id=f"B{i}", zone_id="bar", capacity=2, max_party_size=2)
-            for i in range(1, 5)
-        ),
-        Table(table_id="B5", zone_id="bar", capacity=2, label="wobbly", active=False),
-        Table(table_id="P1", zone_id="private", capacity=10, min_party_size=6),
-    ]
-    adjacency = [
-        *((f"M{i}", f"M{i + 1}") for i in range(1, 10)),
-        ("W1", "W2"),
-        ("W2", "W3"),
-        ("W4", "W5"),
-        ("W5", "W6"),
-        *((f"T{i}", f"T{i + 1}") for i in range(1, 8)),
-    ]
-    return CreateRestaurant(
-        restaurant_id=RESTAURANT_ID,
+    """The demo restaurant: the sample ``BISTRO_FLOOR`` (five zones, 41 tables), set up by
+    the manager."""
+    return BISTRO_FLOOR.create(
+        RESTAURANT_ID,
         name="Demo Bistro",
         policy=VenuePolicy(timezone=TIMEZONE),
-        zones=zones,
-        tables=tables,
-        adjacency=adjacency,
         actor_id=_MANAGER,
         actor_role="manager",
         command_id="demo-setup",
