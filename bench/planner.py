@@ -21,7 +21,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from bench.common import load_average, machine, print_json_line, print_table, progress
-from seatledger.domain.layout import FloorView, Table, Zone, edge
+from seatledger.application.samples import grid_floor
+from seatledger.domain.layout import FloorView
 from seatledger.domain.planner import Blocker, Candidate, plan_tables
 from seatledger.domain.policy import VenuePolicy, block_window
 from seatledger.domain.values import Window
@@ -32,50 +33,10 @@ PARTY_WEIGHTS = (4, 38, 10, 26, 6, 8, 3, 3, 2)
 
 
 def bench_floor(zones: int = 4, per_zone: int = 25) -> FloorView:
-    tables: list[Table] = []
-    edges: list[tuple[str, str]] = []
-    zone_list = [Zone(zone_id=f"z{z}", preference=z) for z in range(zones)]
-    for zone in zone_list:
-        grid: list[list[str]] = []
-        for row in range(3):
-            ids = []
-            for col in range(5):
-                table_id = f"{zone.zone_id}-m{row}{col}"
-                ids.append(table_id)
-                tables.append(
-                    Table(
-                        table_id=table_id,
-                        zone_id=zone.zone_id,
-                        capacity=2 if (row + col) % 3 else 4,
-                        movable=True,
-                    )
-                )
-            grid.append(ids)
-        for row in range(3):
-            for col in range(5):
-                if col < 4:
-                    edges.append((grid[row][col], grid[row][col + 1]))
-                if row < 2:
-                    edges.append((grid[row][col], grid[row + 1][col]))
-        for index in range(per_zone - 15):
-            capacity = (4, 4, 6, 6, 8, 4, 6, 10, 4, 2)[index % 10]
-            tables.append(
-                Table(
-                    table_id=f"{zone.zone_id}-f{index}",
-                    zone_id=zone.zone_id,
-                    capacity=capacity,
-                    min_party_size=capacity - 2 if capacity >= 6 else None,
-                    active=index != 9 or zone.zone_id != "z0",
-                )
-            )
-    return FloorView.build(
-        restaurant_id="bench",
-        name="bench",
-        policy=VenuePolicy(slack_budget=3),
-        zones={z.zone_id: z for z in zone_list},
-        tables={t.table_id: t for t in tables},
-        edges=[edge(a, b) for a, b in edges],
-        version=1,
+    """The sample grid floor (``seatledger.application.samples.grid_floor``) as the planner
+    reads it."""
+    return grid_floor(zones, per_zone).view(
+        "bench", name="bench", policy=VenuePolicy(slack_budget=3)
     )
 
 

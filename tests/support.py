@@ -1,4 +1,4 @@
-"""Shared test data: one realistic floor and small command builders."""
+"""Shared test data: the sample floors as commands, and small command builders."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from seatledger.application.commands import (
     RegisterBooking,
     UnassignTables,
 )
+from seatledger.application.samples import GARDEN_FLOOR, SMALL_FLOOR
 from seatledger.application.service import AssignmentService
 from seatledger.domain.directory import HoldFiled, hold_index_id
-from seatledger.domain.layout import FloorView, Table, Zone
+from seatledger.domain.layout import FloorView
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.service_day import HoldPlaced
 
@@ -24,33 +25,8 @@ SUMMER_DAY = date(2026, 5, 15)  # London is UTC+1
 
 
 def floor(restaurant_id: str = "r1", policy: VenuePolicy | None = None) -> CreateRestaurant:
-    """Three zones: main (six movable 2-tops in a row, a fixed 4-top, a fixed 6-top),
-    patio (four movable 4-tops in a row, a fixed 2-top), bar (a 2-top and an inactive 2-top)."""
-    tables = [
-        *(Table(table_id=f"M{i}", zone_id="main", capacity=2, movable=True) for i in range(1, 7)),
-        Table(table_id="M7", zone_id="main", capacity=4),
-        Table(table_id="M8", zone_id="main", capacity=6),
-        *(Table(table_id=f"P{i}", zone_id="patio", capacity=4, movable=True) for i in range(1, 5)),
-        Table(table_id="P5", zone_id="patio", capacity=2),
-        Table(table_id="B1", zone_id="bar", capacity=2),
-        Table(table_id="B2", zone_id="bar", capacity=2, active=False),
-    ]
-    adjacency = [(f"M{i}", f"M{i + 1}") for i in range(1, 6)] + [
-        (f"P{i}", f"P{i + 1}") for i in range(1, 4)
-    ]
-    return CreateRestaurant(
-        restaurant_id=restaurant_id,
-        name=f"Restaurant {restaurant_id}",
-        policy=policy or VenuePolicy(),
-        zones=[
-            Zone(zone_id="main", name="Main room"),
-            Zone(zone_id="patio", name="Patio", preference=1),
-            Zone(zone_id="bar", name="Bar", preference=2),
-        ],
-        tables=tables,
-        adjacency=adjacency,
-        actor_id="owner",
-    )
+    """The 15-table, three-zone sample floor (``SMALL_FLOOR``: main, patio, bar)."""
+    return SMALL_FLOOR.create(restaurant_id, policy=policy)
 
 
 def booking(
@@ -89,16 +65,7 @@ EVENING = "2026-11-24T17:00:00+00:00"
 
 def other_floor(restaurant_id: str = "r2") -> CreateRestaurant:
     """A second tenant whose table ids (S1..S3) and zone (garden) exist nowhere else."""
-    return CreateRestaurant(
-        restaurant_id=restaurant_id,
-        name=f"Restaurant {restaurant_id}",
-        zones=[Zone(zone_id="garden", name="Garden")],
-        tables=[
-            Table(table_id=f"S{i}", zone_id="garden", capacity=2, movable=True) for i in (1, 2, 3)
-        ],
-        adjacency=[("S1", "S2"), ("S2", "S3")],
-        actor_id="owner-2",
-    )
+    return GARDEN_FLOOR.create(restaurant_id, actor_id="owner-2")
 
 
 def assign(booking_id: str, *tables: str, restaurant_id: str = "r1", **extra: Any) -> AssignTables:

@@ -1,4 +1,4 @@
-"""Manual assignment, unassignment and closing bookings (domain.md sections 6 and 16).
+"""Manual assignment, unassignment and closing bookings (docs/domain.md §6 and §16).
 
 The allocation checks are asserted by code and by the details an operator acts on.
 """
@@ -292,7 +292,7 @@ def test_closing_frees_tables_immediately_and_releases_holds(s: Scenario, status
         ("M1", "M2"),
     )
     assert (result.status, result.table_ids) == (status, [])
-    # no cleanup job needed: another booking takes the tables at once (defect of section 14)
+    # no cleanup job: another booking takes the tables at once (a defect of docs/domain.md §14)
     assert assigned(s, "b2", "M1", "M2").table_ids == ["M1", "M2"]
     assert s.when(hold("b1", "M3")).result.table_ids == ["M3"]
     assert s.service.get_hold("r1", held.hold_id).status == "released"

@@ -1,4 +1,4 @@
-"""Confirm hold (domain.md section 6): the success path and the order of its ten checks.
+"""Confirm hold (docs/domain.md §6): the success path and the order of its ten checks.
 
 Each order test builds a situation in which two checks would fail and asserts that the earlier
 one wins; where it is cheap, a control then removes the first failure and shows the second one

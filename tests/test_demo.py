@@ -55,7 +55,7 @@ def stored_events(path: Path) -> list[tuple[str, int, str, bytes]]:
 
 def assert_read_side_matches(report: DemoReport) -> None:
     """Once the projections caught up, the outbox and the members read model show exactly
-    what the commands the demo sent did (domain.md 10-11)."""
+    what the commands the demo sent did (docs/domain.md §10 and §11)."""
     assert report.sync_messages == report.table_set_changing_commands
     assert report.hold_confirmed_messages == report.holds_confirmed
     # one recovered=false message per drift (manual confirm or auto-assign run), one

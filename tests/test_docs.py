@@ -1,4 +1,5 @@
-"""The docs stay true: every error code and every service command is documented."""
+"""The docs stay true: every error code and every service command is documented, and every
+reference to a section of the specification (docs/domain.md) names one that exists."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from seatledger.domain.errors import CODE_SPECS, ErrorCode
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 README = DOCS.parent / "README.md"
+ROOT = DOCS.parent
+#: Where the specification is cited: the sources, the tests, the benchmarks and the docs.
+CITING_FOLDERS = ("domain", "projections", "application", "tests", "bench", "docs")
+#: ``§9`` (the form to use: ``docs/domain.md §9``), and older forms still about, such as
+#: ``domain.md 8-9`` or ``domain.md sections 3, 4 and 16``.
+SECTION_SIGN = re.compile(r"§(\d+)")
+OLD_CITATION = re.compile(
+    r"domain\.md\s+(?:sections?\s+)?(\d+(?:\s*(?:-|\u2013|,|and|, and)\s*\d+)*)"
+)
 
 
 def test_every_error_code_is_listed_with_its_http_status() -> None:
@@ -45,3 +55,38 @@ def test_the_readme_embedding_example_runs(
     (example,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
     assert capsys.readouterr().out.strip() == "['T1', 'T2']"
+
+
+def _spec_section_numbers() -> set[int]:
+    text = (DOCS / "domain.md").read_text(encoding="utf-8")
+    return {int(n) for n in re.findall(r"^## (\d+)\. ", text, re.MULTILINE)}
+
+
+def _citations(text: str) -> set[int]:
+    cited = {int(n) for n in SECTION_SIGN.findall(text)}
+    for match in OLD_CITATION.finditer(text):
+        for first, last in re.findall(r"(\d+)(?:\s*[-\u2013]\s*(\d+))?", match.group(1)):
+            cited.update(range(int(first), int(last or first) + 1))
+    return cited
+
+
+def test_the_specification_keeps_its_numbered_sections() -> None:
+    assert _spec_section_numbers() == set(range(1, 18))
+
+
+def test_the_citation_parser_reads_every_form() -> None:
+    assert _citations("see docs/domain.md §9 and §15; (domain.md 8-9)") == {8, 9, 15}
+    assert _citations("domain.md sections 3, 4 and 16, domain.md section 2") == {2, 3, 4, 16}
+
+
+def test_every_citation_of_the_specification_names_an_existing_section() -> None:
+    sections = _spec_section_numbers()
+    files = [README, *(p for f in CITING_FOLDERS for p in sorted((ROOT / f).rglob("*.*")))]
+    dangling = {
+        f"{path.relative_to(ROOT)}: §{n}"
+        for path in files
+        if path.suffix in (".py", ".md")
+        for n in _citations(path.read_text(encoding="utf-8"))
+        if n not in sections
+    }
+    assert dangling == set()

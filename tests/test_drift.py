@@ -1,4 +1,4 @@
-"""Drift: the hold's snapshot against the floor at confirm (domain.md section 9, and 16).
+"""Drift: the hold's snapshot against the floor at confirm (docs/domain.md §9 and §16).
 
 A drift rejection writes no assignment but records ``PolicyDriftDetected``; only genuine
 snapshot mismatches are drift.

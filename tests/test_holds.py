@@ -1,4 +1,4 @@
-"""Holds through the service (domain.md section 5 and the hold clarifications of section 16).
+"""Holds through the service (docs/domain.md §5 and the hold clarifications of §16).
 
 Time is frozen by the scenario (freezegun); every instant below is exact.
 """

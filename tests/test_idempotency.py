@@ -1,4 +1,4 @@
-"""Idempotency (domain.md section 7 and the dedupe clarification of section 16).
+"""Idempotency (docs/domain.md §7 and the dedupe clarification of §16).
 
 Two mechanisms: a re-sent command (same command id) returns its original result, and an
 idempotency key (the caller's, or one derived from the request) binds a booking to a table set.

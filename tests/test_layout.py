@@ -1,4 +1,4 @@
-"""Layout, policy and booking registration through the service (domain.md sections 3, 4, 16).
+"""Layout, policy and booking registration through the service (docs/domain.md §3, §4, §16).
 
 Every layout change is an event; a change that changes nothing writes nothing; windows are
 fixed at registration. Runs on every backend.

@@ -134,6 +134,10 @@ def test_a_host_app_with_its_own_domain_package_uses_the_wheel(wheel: Path, tmp_
     )
     assert missing.returncode == 1 and "No module named 'domain'" in missing.stderr
     _run([python, "-c", "import seatledger.application as a; a.AssignmentService"], tmp_path)
+    # the demo and its sample floor need nothing of the testing extra (no freezegun here)
+    _run(
+        [python, "-c", "from seatledger.application.demo import demo_floor; demo_floor()"], tmp_path
+    )
 
     # the plugin loads (pytest11 entry point) in a host without freezegun and harms nothing
     done = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=app)

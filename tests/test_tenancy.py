@@ -1,4 +1,4 @@
-"""Tenancy (domain.md sections 13 and 16): another restaurant's booking, table or hold is never
+"""Tenancy (docs/domain.md §13 and §16): another restaurant's booking, table or hold is never
 read, changed or assigned through a command naming this restaurant, and nothing is written.
 
 r1 uses the usual floor (M*, P*, B* tables); r2 has only S1..S3 in a "garden" zone.

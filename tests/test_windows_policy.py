@@ -1,4 +1,4 @@
-"""Windows and the venue policy, as pure domain (domain.md sections 3 and 4).
+"""Windows and the venue policy, as pure domain (docs/domain.md §3 and §4).
 
 No service here: block windows are a function of the policy, a local date and time and a party
 size; the policy version is a function of the policy. Registration through the service (where

@@ -56,11 +56,11 @@ from seatledger.application.commands import (
 )
 from seatledger.application.mapper import PydanticMapper
 from seatledger.application.results import AssignmentResult
+from seatledger.application.samples import MEDIUM_FLOOR
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
 from seatledger.domain.errors import SeatLedgerError
-from seatledger.domain.layout import Table, Zone
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.service_day import (
     BookingClosed,
@@ -83,58 +83,30 @@ _ACTOR = "host-1"
 
 
 def restaurant_floor(restaurant_id: str, policy: VenuePolicy | None = None) -> CreateRestaurant:
-    """A 21-table floor: main room (eight movable 2-tops in a row, two fixed 4-tops and a
-    fixed 6-top), patio (six movable 4-tops in a row, a fixed 2-top) and bar (two 2-tops
-    and an inactive one)."""
-    tables = [
-        *(Table(table_id=f"M{i}", zone_id="main", capacity=2, movable=True) for i in range(1, 9)),
-        Table(table_id="M9", zone_id="main", capacity=4),
-        Table(table_id="M10", zone_id="main", capacity=4),
-        Table(table_id="M11", zone_id="main", capacity=6),
-        *(Table(table_id=f"P{i}", zone_id="patio", capacity=4, movable=True) for i in range(1, 7)),
-        Table(table_id="P7", zone_id="patio", capacity=2),
-        Table(table_id="B1", zone_id="bar", capacity=2),
-        Table(table_id="B2", zone_id="bar", capacity=2),
-        Table(table_id="B3", zone_id="bar", capacity=2, active=False),
-    ]
-    adjacency = [(f"M{i}", f"M{i + 1}") for i in range(1, 8)] + [
-        (f"P{i}", f"P{i + 1}") for i in range(1, 6)
-    ]
-    return CreateRestaurant(
-        restaurant_id=restaurant_id,
-        name=f"Restaurant {restaurant_id}",
-        policy=policy or VenuePolicy(),
-        zones=[
-            Zone(zone_id="main", name="Main room"),
-            Zone(zone_id="patio", name="Patio", preference=1),
-            Zone(zone_id="bar", name="Bar", preference=2),
-        ],
-        tables=tables,
-        adjacency=adjacency,
-        command_id=f"wl-{restaurant_id}-create",
-        actor_id="owner",
+    """The 21-table sample floor (``MEDIUM_FLOOR``: main room, patio and bar)."""
+    return MEDIUM_FLOOR.create(
+        restaurant_id, policy=policy, command_id=f"wl-{restaurant_id}-create"
     )
 
 
 def _combinations() -> list[tuple[tuple[str, ...], int]]:
-    """Table sets the floor allows (single tables, and runs of 2-3 movable neighbours),
-    with their seats."""
-    singles = {
-        **{f"M{i}": 2 for i in range(1, 9)},
-        "M9": 4,
-        "M10": 4,
-        "M11": 6,
-        **{f"P{i}": 4 for i in range(1, 7)},
-        "P7": 2,
-        "B1": 2,
-        "B2": 2,
-    }
-    combos: list[tuple[tuple[str, ...], int]] = [((t,), seats) for t, seats in singles.items()]
-    for prefix, count, seats in (("M", 8, 2), ("P", 6, 4)):
+    """Table sets the floor allows (single active tables, and runs of 2-3 movable neighbours
+    along its rows), with their seats."""
+    seats = {table.table_id: table.capacity for table in MEDIUM_FLOOR.tables}
+    combos: list[tuple[tuple[str, ...], int]] = [
+        ((t.table_id,), t.capacity) for t in MEDIUM_FLOOR.tables if t.active
+    ]
+    rows: list[list[str]] = []  # the adjacency is listed row by row, neighbour after neighbour
+    for a, b in MEDIUM_FLOOR.adjacency:
+        if rows and rows[-1][-1] == a:
+            rows[-1].append(b)
+        else:
+            rows.append([a, b])
+    for row in rows:
         for length in (2, 3):
-            for first in range(1, count - length + 2):
-                run = tuple(f"{prefix}{first + k}" for k in range(length))
-                combos.append((run, seats * length))
+            for first in range(len(row) - length + 1):
+                run = tuple(row[first : first + length])
+                combos.append((run, sum(seats[t] for t in run)))
     return combos
 
 

@@ -518,7 +518,7 @@ class ServiceDay(Aggregate):
         first_drift_in_run: bool = True,
         recovered_drift: DriftRecovery | None = None,
     ) -> Outcome:
-        """Checks 1 and 5-10 of domain.md section 6 (2-4 need other aggregates: the
+        """Checks 1 and 5-10 of docs/domain.md §6 (2-4 need other aggregates: the
         application does them first). A drift rejection records an event before raising;
         the raised error's ``recorded`` flag tells the caller to save it."""
         replay = self.replay_confirm(

@@ -52,7 +52,7 @@ def derive_idempotency_key(
     window: Window,
     policy_version: str,
 ) -> str:
-    """The key used when the caller gives none (domain.md section 7)."""
+    """The key used when the caller gives none (docs/domain.md §7)."""
     return "derived:" + digest(
         [
             restaurant_id,
