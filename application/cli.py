@@ -390,6 +390,8 @@ def relay_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "relay")
     if args.once:
         with open_read_models(settings) as db:
+            if settings.migrate_on_start:  # as the long-running relay does
+                migrate(db)
             stats = build_relay(settings, db, LoggingPublisher(), Telemetry()).run_once()
         print(json.dumps(stats.__dict__, sort_keys=True))
         return EXIT_OK
