@@ -252,3 +252,19 @@ def test_the_worker_names_itself_in_pg_stat_activity(postgres_schema: str, tmp_p
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == cli.EXIT_OK
+
+
+def test_the_command_line_section_documents_commands_options_and_exit_codes() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text[text.index("## Command line") : text.index("## Migrations")]
+    parser = cli.build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in subparsers.choices:
+        assert f"| `{name}` |" in section, name
+    parsers = [parser, *subparsers.choices.values()]
+    options = {o for p in parsers for a in p._actions for o in a.option_strings if o[:2] == "--"}
+    for flag in options:
+        if flag != "--help":
+            assert f"`{flag}" in section, flag
+    for code in (cli.EXIT_OK, cli.EXIT_ERROR, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED):
+        assert f"| {code} |" in section, code
