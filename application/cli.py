@@ -18,14 +18,18 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import psycopg
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
+from seatledger.application.cli_options import (
+    UsageError,
+    add_global_options,
+    load_settings,
+    option,
+)
 from seatledger.application.demo import (
     DEFAULT_DB_PATH,
     DEFAULT_SEED,
@@ -36,7 +40,6 @@ from seatledger.application.demo import (
 )
 from seatledger.application.read_models import open_read_models
 from seatledger.application.service import AssignmentService
-from seatledger.application.settings import Settings, describe_invalid_settings
 from seatledger.application.telemetry import JsonFormatter, Telemetry
 from seatledger.application.worker import build_relay, run_relay, run_worker
 from seatledger.domain.errors import SeatLedgerError
@@ -52,78 +55,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler = Callable[[argparse.Namespace], int]
-
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-class UsageError(Exception):
-    """Bad usage found after parsing (an invalid setting, a store a command cannot use)."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
-
-
-# --- global options and the settings they make -----------------------------------------------
-
-
-def add_global_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command takes, before or after its name (the main parser and each
-    subparser get them). No defaults: a subparser copies every value it holds over the main
-    parser's, so a default there would undo ``seatledger --log-level debug status``.
-    Read them with :func:`option`."""
-    group = parser.add_argument_group("global options (before or after the command)")
-    group.add_argument(
-        "--log-level",
-        default=argparse.SUPPRESS,
-        choices=LOG_LEVELS,
-        help="log level of seatledger's log lines on stderr (default: info for worker, relay, "
-        "migrate and rebuild; critical for demo; error otherwise)",
-    )
-    group.add_argument(
-        "--log-format",
-        default=argparse.SUPPRESS,
-        choices=("text", "json"),
-        help="text lines (default), or one JSON object per line with the telemetry fields",
-    )
-    group.add_argument(
-        "--db",
-        default=argparse.SUPPRESS,
-        type=Path,
-        metavar="PATH",
-        help="a SQLite event store file (demo: the file to (re)create, default "
-        f"./{DEFAULT_DB_PATH}); beats the SEATLEDGER_* store settings",
-    )
-    group.add_argument(
-        "--database-url",
-        default=argparse.SUPPRESS,
-        metavar="URL",
-        help="the store as one URL: postgresql://user@host:port/db?sslmode=..., "
-        "sqlite:///PATH or memory://; beats the SEATLEDGER_* store settings",
-    )
-
-
-def option(args: argparse.Namespace, name: str, default: Any = None) -> Any:
-    """A global option's value, or ``default`` when it was not given."""
-    return getattr(args, name, default)
-
-
-def load_settings(args: argparse.Namespace, role: str, **overrides: Any) -> Settings:
-    """The settings (``SEATLEDGER_*``, ``.env``, secrets) with the command line's store and
-    this process's role; an invalid setting is a :class:`UsageError`: one line naming it."""
-    values: dict[str, Any] = {"process_role": role, **overrides}
-    names: dict[str, str] = {}
-    if option(args, "db") is not None:
-        values |= {"persistence": "sqlite", "sqlite_path": option(args, "db")}
-        names |= {"sqlite_path": "--db"}
-    if option(args, "database_url") is not None:
-        values["database_url"] = option(args, "database_url")
-        names["database_url"] = "--database-url"
-    try:
-        return Settings(**values)
-    except (ValidationError, SettingsError) as exc:
-        raise UsageError(describe_invalid_settings(exc, names=names)) from None
-
 
 # --- demo -----------------------------------------------------------------------------------
 

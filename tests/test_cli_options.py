@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from seatledger.application import cli
+from seatledger.application.cli_options import load_settings, option
 from seatledger.application.settings import Settings
 from tests.test_worker import SEATLEDGER, wait_until
 
@@ -73,15 +74,15 @@ def test_global_options_before_or_after_the_command(
 ) -> None:
     """A value given before the command survives the subcommand's parser."""
     args = parse(*argv)
-    assert cli.option(args, "log_level") == level
-    assert cli.option(args, "log_format") == log_format
+    assert option(args, "log_level") == level
+    assert option(args, "log_format") == log_format
 
 
 def test_the_store_before_or_after_the_command(tmp_path: Path) -> None:
     before = parse("--db", str(tmp_path / "a.db"), "status")
     after = parse("rebuild", "--database-url", "memory://")
-    assert cli.load_settings(before, "status").sqlite_path == tmp_path / "a.db"
-    assert cli.load_settings(after, "rebuild").persistence == "memory"
+    assert load_settings(before, "status").sqlite_path == tmp_path / "a.db"
+    assert load_settings(after, "rebuild").persistence == "memory"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +132,7 @@ def test_two_store_options_are_bad_usage(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_each_command_names_its_role() -> None:
     for role in ("worker", "relay", "status"):
-        settings = cli.load_settings(parse("status"), role)
+        settings = load_settings(parse("status"), role)
         assert settings.postgres_application_name == f"seatledger-{role}"
 
 
