@@ -2,25 +2,34 @@
 
 Each subcommand is one ``add_<name>(subparsers)`` function that builds its parser and sets
 ``handler`` to a function ``(args) -> exit code``; registering it is one entry in
-:data:`SUBCOMMANDS`. ``main`` turns every :class:`~seatledger.domain.errors.SeatLedgerError`
-into a short message (code, message, hint) on stderr and a non-zero exit code, never a
-traceback."""
+:data:`SUBCOMMANDS`. The global options (logging, the store) are accepted before and after
+the command's name. ``main`` turns every failure into a short message on stderr and one of
+the documented exit codes, never a traceback (``--log-level debug`` logs it)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
+import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from seatledger.application.cli_options import (
+    UsageError,
+    add_global_options,
+    load_settings,
+    option,
+)
 from seatledger.application.demo import (
     DEFAULT_DB_PATH,
     DEFAULT_SEED,
@@ -31,7 +40,6 @@ from seatledger.application.demo import (
 )
 from seatledger.application.read_models import open_read_models
 from seatledger.application.service import AssignmentService
-from seatledger.application.settings import Settings
 from seatledger.application.telemetry import JsonFormatter, Telemetry
 from seatledger.application.worker import build_relay, run_relay, run_worker
 from seatledger.domain.errors import SeatLedgerError
@@ -41,12 +49,12 @@ from seatledger.projections.queries import outbox_counts
 from seatledger.projections.relay import LoggingPublisher
 from seatledger.projections.runner import TrackingConflictError
 
-#: Exit codes: 0 ok, 1 a seatledger error (or a failed check), 2 bad usage, 130 interrupted.
+#: Exit codes: 0 ok; 1 a failure (a seatledger error, the store failing, a failed check, an
+#: unexpected error); 2 bad usage (options, an invalid setting); 130 interrupted.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler = Callable[[argparse.Namespace], int]
-
 
 # --- demo -----------------------------------------------------------------------------------
 
@@ -65,15 +73,9 @@ def add_demo(subparsers: Subparsers) -> None:
             "The demo owns its SQLite file: an existing demo database (one holding the "
             f"{RESTAURANT_ID!r} restaurant) is deleted and recreated, with its -wal/-shm files; "
             "any other existing file is refused unless --overwrite is given. "
+            "The file is --db PATH (or --database-url sqlite:///PATH). "
             "Exit code 1 if a double booking was found."
         ),
-    )
-    parser.add_argument(
-        "--db",
-        type=Path,
-        default=DEFAULT_DB_PATH,
-        metavar="PATH",
-        help=f"SQLite event store to (re)create (default: ./{DEFAULT_DB_PATH})",
     )
     parser.add_argument(
         "--seed",
@@ -98,16 +100,30 @@ def add_demo(subparsers: Subparsers) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     """Run the day; a double booking fails the run so scripts and CI can rely on the code."""
+    path = demo_path(args)
     try:
-        report = run_demo(args.db, args.seed, overwrite=args.overwrite)
+        report = run_demo(path, args.seed, overwrite=args.overwrite)
     except DemoDatabaseError as err:
-        _print_error(f"error: {err.message}", f"hint: {err.hint}")
-        return EXIT_USAGE
+        raise UsageError(err.message, err.hint) from None
     if args.json:
         print(report.to_json())
     else:
-        print_demo_report(report, Console(), db=args.db)
+        print_demo_report(report, Console(), db=path)
     return EXIT_OK if report.double_bookings == 0 else EXIT_ERROR
+
+
+def demo_path(args: argparse.Namespace) -> Path:
+    """The demo's own SQLite file: --db, a sqlite:/// --database-url, or the default (never
+    the store the environment names). A bad ``SEATLEDGER_*`` setting stops it here."""
+    settings = load_settings(args, "demo")
+    if option(args, "database_url") is None:
+        return Path(option(args, "db", DEFAULT_DB_PATH))
+    if settings.persistence != "sqlite":
+        raise UsageError(
+            "the demo runs on its own SQLite file",
+            "give --db PATH or --database-url sqlite:///PATH",
+        )
+    return settings.sqlite_path
 
 
 def print_demo_report(report: DemoReport, console: Console, *, db: Path) -> None:
@@ -252,7 +268,7 @@ def add_migrate(subparsers: Subparsers) -> None:
 
 
 def migrate_command(args: argparse.Namespace) -> int:
-    with open_read_models(Settings()) as db:
+    with open_read_models(load_settings(args, "migrate")) as db:
         if args.status:
             done = set(applied_versions(db))
             for migration in MIGRATIONS:
@@ -281,8 +297,9 @@ def add_worker(subparsers: Subparsers) -> None:
 
 
 def worker_command(args: argparse.Namespace) -> int:
+    settings = load_settings(args, "worker")
     stop = _stop_on_signals()
-    run_worker(Settings(), stop=stop, on_idle=stop.set if args.once else None)
+    run_worker(settings, stop=stop, on_idle=stop.set if args.once else None)
     return EXIT_OK
 
 
@@ -301,9 +318,11 @@ def add_relay(subparsers: Subparsers) -> None:
 
 
 def relay_command(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings(args, "relay")
     if args.once:
         with open_read_models(settings) as db:
+            if settings.migrate_on_start:  # as the long-running relay does
+                migrate(db)
             stats = build_relay(settings, db, LoggingPublisher(), Telemetry()).run_once()
         print(json.dumps(stats.__dict__, sort_keys=True))
         return EXIT_OK
@@ -322,7 +341,7 @@ def add_status(subparsers: Subparsers) -> None:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    settings = Settings().model_copy(update={"projection_mode": "off"})
+    settings = load_settings(args, "status", projection_mode="off")
     with AssignmentService(settings) as service:
         events = service.event_source.max_id()
         projections = {
@@ -372,7 +391,7 @@ def add_rebuild(subparsers: Subparsers) -> None:
 
 
 def rebuild_command(args: argparse.Namespace) -> int:
-    settings = Settings().model_copy(update={"projection_mode": "off"})
+    settings = load_settings(args, "rebuild", projection_mode="off")
     with AssignmentService(settings) as service:
         for runner in service.projection_runners:
             if args.projection in (None, runner.name):
@@ -404,29 +423,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seatledger",
         description="Event-sourced table assignment for restaurant booking platforms.",
         epilog=(
-            f"exit codes: {EXIT_OK} ok, {EXIT_ERROR} a seatledger error (code, message and hint "
-            f"on stderr) or a failed check, {EXIT_USAGE} bad usage, "
-            f"{EXIT_INTERRUPTED} interrupted"
+            "Settings come from SEATLEDGER_* variables, ./.env (or SEATLEDGER_ENV_FILE) and "
+            "SEATLEDGER_SECRETS_DIR; --db and --database-url beat them. "
+            f"Exit codes: {EXIT_OK} ok, {EXIT_ERROR} a failure (a seatledger error, the store "
+            f"failing, a failed check), {EXIT_USAGE} bad usage or an invalid setting, "
+            f"{EXIT_INTERRUPTED} interrupted."
         ),
     )
-    parser.add_argument(
-        "--log-level",
-        default=None,
-        choices=("debug", "info", "warning", "error", "critical"),
-        help="log level of seatledger's log lines on stderr "
-        "(default: info for worker, relay, migrate and rebuild; critical for demo; "
-        "error otherwise)",
-    )
-    parser.add_argument(
-        "--log-format",
-        default="text",
-        choices=("text", "json"),
-        help="text lines, or one JSON object per line with the telemetry fields",
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    add_global_options(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(subparsers)
+    for subparser in subparsers.choices.values():
+        add_global_options(subparser)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("seatledger")
+    except importlib.metadata.PackageNotFoundError:  # running from a bare source tree
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -436,13 +454,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if option(args, "db") is not None and option(args, "database_url") is not None:
+        _print_error("error: --db and --database-url both name the store; give one")
+        return EXIT_USAGE
     handler: Handler = args.handler
     logger = logging.getLogger("seatledger")
     previous_level = logger.level
-    level = args.log_level or getattr(args, "default_log_level", "error")
-    log_handler = _log_to_stderr(logger, level, args.log_format)
+    level = option(args, "log_level") or getattr(args, "default_log_level", "error")
+    log_handler = _log_to_stderr(logger, level, option(args, "log_format", "text"))
     try:
         return handler(args)
+    except UsageError as err:
+        _print_error(f"error: {err.message}", *([f"hint: {err.hint}"] if err.hint else []))
+        return EXIT_USAGE
     except SeatLedgerError as err:
         lines = [f"error: [{err.code}] {err.message}"]
         if err.details:
@@ -453,9 +477,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return EXIT_INTERRUPTED
+    except (psycopg.Error, sqlite3.Error, OSError) as exc:
+        logger.debug("the failure's traceback", exc_info=True)
+        _print_error(
+            f"error: the store failed: {_first_line(exc)}",
+            "hint: check the store (--database-url, SEATLEDGER_DATABASE_URL) and that it is up",
+        )
+        return EXIT_ERROR
+    except Exception as exc:
+        logger.debug("the failure's traceback", exc_info=True)
+        _print_error(
+            f"error: unexpected failure: {_first_line(exc)}",
+            "hint: a bug; --log-level debug shows the traceback",
+        )
+        return EXIT_ERROR
     finally:
         logger.removeHandler(log_handler)
         logger.setLevel(previous_level)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The exception's type and the first line of its message (psycopg's run to several)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _log_to_stderr(logger: logging.Logger, level: str, log_format: str) -> logging.Handler:

@@ -3,25 +3,63 @@
 The settings are the single source of the event store's configuration: they are mapped onto
 the ``eventsourcing`` library's keys here, and the service does not let the library read the
 process environment on its own (so ``SEATLEDGER_POSTGRES_SCHEMA`` cannot mean two things).
+
+Sources, highest first: values passed in code (the CLI's options), ``SEATLEDGER_*``
+environment variables, the ``.env`` file (``SEATLEDGER_ENV_FILE``, default ``./.env``), files in
+the secrets directory (``SEATLEDGER_SECRETS_DIR``, none by default), the defaults. Within one
+source, ``database_url`` wins over the parts it names (see :mod:`.database_url`); a part it
+leaves out, such as a password kept in a secrets file, keeps its own value.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg.conninfo import make_conninfo
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from seatledger.application.database_url import postgres_extra_params, url_settings
 from seatledger.domain.service_day import HoldRules
 
 Persistence = Literal["sqlite", "postgres", "memory"]
 ProjectionMode = Literal["in_process", "worker", "off"]
+SSLMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+ENV_PREFIX = "SEATLEDGER_"
+#: Where the ``.env`` file and the secrets directory are (read from the process environment).
+ENV_FILE_VARIABLE = "SEATLEDGER_ENV_FILE"
+SECRETS_DIR_VARIABLE = "SEATLEDGER_SECRETS_DIR"
+DEFAULT_ENV_FILE = ".env"
+#: Settings whose values are never shown, not even in a validation error.
+SECRET_SETTINGS = frozenset({"postgres_password", "database_url"})
+#: The factory that gives the library's connections our extra parameters (application_name).
+POSTGRES_FACTORY_TOPIC = "seatledger.application.postgres_store:PostgresStoreFactory"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEATLEDGER_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        env_file=DEFAULT_ENV_FILE,
+        # a ValidationError printed anywhere must not show a password inside a URL
+        hide_input_in_errors=True,
+    )
+
+    #: One URL for the store: ``postgresql://...``, ``sqlite:///path`` or ``memory://``. It sets
+    #: ``persistence`` and the connection parts it names (see :mod:`.database_url`).
+    database_url: SecretStr | None = None
 
     #: sqlite (embedded default), postgres (production) or memory (tests, nothing persists).
     persistence: Persistence = "sqlite"
@@ -37,6 +75,12 @@ class Settings(BaseSettings):
     postgres_max_overflow: int = Field(default=10, ge=0)
     postgres_connect_timeout: int = Field(default=5, ge=1)
     postgres_lock_timeout: int = Field(default=5, ge=0)
+    #: libpq's sslmode for every connection (None: libpq's default, ``prefer``).
+    postgres_sslmode: SSLMode | None = None
+    #: Every PostgreSQL connection says ``<application_name>-<process_role>`` (pg_stat_activity).
+    application_name: str = Field(default="seatledger", pattern=r"^[\x20-\x7e]{1,40}$")
+    #: What this process is; the CLI sets worker, relay, migrate, status or rebuild.
+    process_role: str = Field(default="service", pattern=r"^[a-z][a-z0-9_-]{0,19}$")
 
     #: Cached aggregates per process (service days are fast-forwarded, never served stale).
     aggregate_cache_size: int = Field(default=256, ge=0)
@@ -74,6 +118,41 @@ class Settings(BaseSettings):
     hold_rate_limit: int = Field(default=5, ge=1)
     hold_rate_window_seconds: int = Field(default=60, ge=1)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The ``.env`` file and the secrets directory named by the environment; each
+        source's database URL spelled out as the settings it names."""
+        env_file = os.environ.get(ENV_FILE_VARIABLE)
+        if env_file is not None:
+            if env_file and not Path(env_file).expanduser().is_file():
+                raise SettingsError(f"{ENV_FILE_VARIABLE}: no such file {env_file!r}")
+            dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=env_file or None)
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if secrets_dir:
+            if not Path(secrets_dir).expanduser().is_dir():
+                raise SettingsError(f"{SECRETS_DIR_VARIABLE}: no such directory {secrets_dir!r}")
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+        sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        return tuple(_ExpandDatabaseUrl(source) for source in sources)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _valid_url(cls, value: Any) -> Any:
+        """An empty URL is no URL (``SEATLEDGER_DATABASE_URL=`` in a compose file)."""
+        url = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(url, str):
+            if not url.strip():
+                return None
+            url_settings(url)
+        return value
+
     @model_validator(mode="after")
     def _ttl_bounds(self) -> Settings:
         if not self.hold_ttl_min_seconds <= self.hold_ttl_max_seconds:
@@ -95,6 +174,21 @@ class Settings(BaseSettings):
             rate_window_seconds=self.hold_rate_window_seconds,
         )
 
+    @property
+    def postgres_application_name(self) -> str:
+        """What ``pg_stat_activity`` shows for this process's connections."""
+        return f"{self.application_name}-{self.process_role}"
+
+    def postgres_extra_params(self) -> dict[str, str]:
+        """libpq parameters beyond host, port, dbname, user, password and connect_timeout:
+        application_name, sslmode and whatever else the URL carries (``options``, ...)."""
+        url = self.database_url.get_secret_value() if self.database_url else None
+        params = postgres_extra_params(url)
+        params["application_name"] = self.postgres_application_name
+        if self.postgres_sslmode is not None:
+            params["sslmode"] = self.postgres_sslmode
+        return params
+
     def postgres_conninfo(self) -> str:
         """A libpq connection string for our own (non-library) connections."""
         return make_conninfo(
@@ -104,7 +198,19 @@ class Settings(BaseSettings):
             user=self.postgres_user,
             password=self.postgres_password.get_secret_value() or None,
             connect_timeout=self.postgres_connect_timeout,
+            **self.postgres_extra_params(),
         )
+
+    def describe_store(self) -> str:
+        """The store in words, for messages: never the password."""
+        if self.persistence == "sqlite":
+            return f"sqlite {self.sqlite_path}"
+        if self.persistence == "postgres":
+            return (
+                f"postgres {self.postgres_user}@{self.postgres_host}:{self.postgres_port}/"
+                f"{self.postgres_dbname} schema {self.postgres_schema}"
+            )
+        return "memory"
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The ``eventsourcing`` library's environment for these settings."""
@@ -122,7 +228,7 @@ class Settings(BaseSettings):
             }
         elif self.persistence == "postgres":
             env |= {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": POSTGRES_FACTORY_TOPIC,
                 "POSTGRES_HOST": self.postgres_host,
                 "POSTGRES_PORT": str(self.postgres_port),
                 "POSTGRES_DBNAME": self.postgres_dbname,
@@ -133,7 +239,67 @@ class Settings(BaseSettings):
                 "POSTGRES_MAX_OVERFLOW": str(self.postgres_max_overflow),
                 "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout),
                 "POSTGRES_LOCK_TIMEOUT": str(self.postgres_lock_timeout),
+                "POSTGRES_EXTRA_CONNINFO": make_conninfo(**self.postgres_extra_params()),
             }
         else:
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         return env
+
+
+class _ExpandDatabaseUrl(PydanticBaseSettingsSource):
+    """One source's values, its ``database_url`` spelled out as the settings it names.
+
+    Expanding per source keeps the usual order: ``Settings(persistence="sqlite", ...)`` in
+    code beats a PostgreSQL URL in the environment, and within a source the URL wins."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self.inner = inner
+        self.__name__ = type(inner).__name__  # how pydantic-settings names the source
+
+    def _set_current_state(self, state: dict[str, Any]) -> None:
+        super()._set_current_state(state)
+        self.inner._set_current_state(state)
+
+    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
+        super()._set_settings_sources_data(states)
+        self.inner._set_settings_sources_data(states)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.inner()
+        raw = values.get("database_url")
+        url = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
+        if not isinstance(url, str) or not url.strip():
+            return values
+        try:
+            named = url_settings(url)
+        except ValueError:
+            return values  # the field's validator reports it, under its name
+        return {**values, **named}
+
+
+def describe_invalid_settings(
+    error: ValidationError | SettingsError, *, names: dict[str, str] | None = None
+) -> str:
+    """One line for a person: which setting, what is wrong (a secret's value never shown).
+
+    ``names`` gives a setting's name where it did not come from ``SEATLEDGER_*`` (a CLI
+    option, say)."""
+    if isinstance(error, SettingsError):
+        return str(error)
+    problems = []
+    for item in error.errors(include_url=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:
+            problems.append(message)
+            continue
+        field = str(item["loc"][0])
+        name = (names or {}).get(field) or ENV_PREFIX + field.upper()
+        if field in SECRET_SETTINGS or isinstance(item["input"], dict | list):
+            problems.append(f"{name} is invalid: {message}")
+        else:
+            problems.append(f"{name}={item['input']!r} is invalid: {message}")
+    return "; ".join(problems)

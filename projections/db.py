@@ -250,7 +250,8 @@ class PostgresReadModels(ReadModelDB):
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"options": f"-c search_path={schema}"},
+            # after the conninfo's own options (a URL's ``options=-c ...``), not instead of them
+            kwargs={"options": _with_search_path(conninfo, schema)},
             open=True,
             name=f"seatledger-read-models-{schema}",
         )
@@ -267,3 +268,8 @@ class PostgresReadModels(ReadModelDB):
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _with_search_path(conninfo: str, schema: str) -> str:
+    options = psycopg.conninfo.conninfo_to_dict(conninfo).get("options")
+    return f"{options} -c search_path={schema}" if options else f"-c search_path={schema}"

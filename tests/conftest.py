@@ -33,7 +33,8 @@ def postgres_unreachable() -> str | None:
         with psycopg.connect(Settings().postgres_conninfo(), connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        return f"PostgreSQL unreachable ({Settings().postgres_conninfo()}): {exc}"
+        where = Settings().model_copy(update={"persistence": "postgres"}).describe_store()
+        return f"PostgreSQL unreachable ({where}): {exc}"  # never the password
     drop_stale_schemas()
     return None
 

@@ -20,7 +20,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from pydantic import SecretStr, ValidationError
 
 from seatledger.application.service import AssignmentService
-from seatledger.application.settings import Settings
+from seatledger.application.settings import POSTGRES_FACTORY_TOPIC, Settings
 from tests.support import floor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,8 @@ def test_postgres_env_for_the_library() -> None:
         postgres_lock_timeout=2,
     )
     env = settings.eventsourcing_env()
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    # the library's factory, plus the connection parameters it has no key for
+    assert env["PERSISTENCE_MODULE"] == POSTGRES_FACTORY_TOPIC
     assert {key: env[key] for key in env if key.startswith("POSTGRES_")} == {
         "POSTGRES_HOST": "db.internal",
         "POSTGRES_PORT": "6543",
@@ -124,6 +125,7 @@ def test_postgres_env_for_the_library() -> None:
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_CONNECT_TIMEOUT": "7",
         "POSTGRES_LOCK_TIMEOUT": "2",
+        "POSTGRES_EXTRA_CONNINFO": "application_name=seatledger-service",
     }
     # eventsourcing-notes 11: the library's insert functions stay off
     assert "POSTGRES_ENABLE_DB_FUNCTIONS" not in env
