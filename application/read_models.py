@@ -6,7 +6,7 @@ from __future__ import annotations
 from seatledger.application.settings import Settings
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, SQLiteReadModels
 from seatledger.projections.projection import PROJECTIONS
-from seatledger.projections.runner import EventSource, PageRunner, Telemetry
+from seatledger.projections.runner import EventSource, PageRunner, Reporter
 
 
 def open_read_models(settings: Settings) -> ReadModelDB:
@@ -24,7 +24,7 @@ def open_read_models(settings: Settings) -> ReadModelDB:
 
 
 def projection_runners(
-    db: ReadModelDB, source: EventSource, telemetry: Telemetry, settings: Settings
+    db: ReadModelDB, source: EventSource, telemetry: Reporter, settings: Settings
 ) -> list[PageRunner]:
     return [
         PageRunner(db, projection, source, telemetry, page_size=settings.projection_page_size)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from seatledger.projections.db import ReadModelDB
-from seatledger.projections.runner import Telemetry, failure_backoff
+from seatledger.projections.runner import Reporter, failure_backoff
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Relay:
         self,
         db: ReadModelDB,
         publisher: Publisher,
-        telemetry: Telemetry,
+        telemetry: Reporter,
         *,
         batch_size: int = 100,
         max_attempts: int = 10,

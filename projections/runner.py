@@ -33,8 +33,10 @@ from seatledger.projections.messages import DayInfo
 from seatledger.projections.projection import Projected, Projection
 
 
-class Telemetry(Protocol):
-    """What the runner needs to report (``seatledger.application.telemetry.Telemetry`` fits)."""
+class Reporter(Protocol):
+    """Where the read side reports what it does: anything with ``emit`` (the application's
+    ``seatledger.application.telemetry.Telemetry`` is one). A protocol, so the read side does
+    not import the application."""
 
     def emit(
         self, name: str, *, level: int = logging.INFO, message: str | None = None, **fields: Any
@@ -104,7 +106,7 @@ class PageRunner:
         db: ReadModelDB,
         projection: Projection,
         source: EventSource,
-        telemetry: Telemetry,
+        telemetry: Reporter,
         *,
         page_size: int = 500,
     ) -> None:
@@ -255,7 +257,7 @@ class ListenWakeups:
     #: How often a wait checks whether the worker is stopping.
     STOP_CHECK = 0.5
 
-    def __init__(self, conninfo: str, channel: str, telemetry: Telemetry) -> None:
+    def __init__(self, conninfo: str, channel: str, telemetry: Reporter) -> None:
         self.conninfo = conninfo
         self.channel = channel
         self.telemetry = telemetry
@@ -320,7 +322,7 @@ def serve(
     *,
     stop: threading.Event,
     wakeups: Wakeups,
-    telemetry: Telemetry,
+    telemetry: Reporter,
     poll_interval: float = 1.0,
     on_idle: Callable[[], None] | None = None,
 ) -> None:
@@ -354,7 +356,7 @@ class BackgroundProjections:
     def __init__(
         self,
         runners: Sequence[PageRunner],
-        telemetry: Telemetry,
+        telemetry: Reporter,
         *,
         poll_interval: float = 0.5,
     ) -> None:
