@@ -75,8 +75,8 @@ from seatledger.domain.errors import (
 from seatledger.domain.layout import Table, Zone, edge, layout_id
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.values import Window
-from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
-from seatledger.projections.queries import all_members, outbox_counts
+from seatledger.projections.members import all_members
+from seatledger.projections.outbox import HOLD_CONFIRMED, POLICY_DRIFT, SYNC, outbox_counts
 
 #: The demo's restaurant. Its layout aggregate in a database marks the file as a demo database.
 RESTAURANT_ID = "demo-bistro"

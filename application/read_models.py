@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from seatledger.application.settings import Settings
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, SQLiteReadModels
-from seatledger.projections.projection import PROJECTIONS
+from seatledger.projections.members import MembersProjection
+from seatledger.projections.outbox import OutboxProjection
+from seatledger.projections.projection import Projection
 from seatledger.projections.runner import EventSource, PageRunner, Reporter
+
+#: Every read model, in the order runners catch them up.
+PROJECTIONS: tuple[Projection, ...] = (MembersProjection(), OutboxProjection())
 
 
 def open_read_models(settings: Settings) -> ReadModelDB:

@@ -98,8 +98,8 @@ from seatledger.domain.service_day import (
 )
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability, AvailabilityQueries
+from seatledger.projections.members import booking_members
 from seatledger.projections.migrations import migrate
-from seatledger.projections.queries import booking_members
 from seatledger.projections.runner import BackgroundProjections, EventSource, PageRunner
 
 A = TypeVar("A", bound=Aggregate)

@@ -76,14 +76,10 @@ from seatledger.projections.db import (
     normalise,
     to_psycopg,
 )
+from seatledger.projections.members import MembersProjection, all_members
 from seatledger.projections.migrations import migrate
-from seatledger.projections.projection import (
-    MembersProjection,
-    OutboxProjection,
-    Projected,
-    Projection,
-)
-from seatledger.projections.queries import all_members, all_outbox
+from seatledger.projections.outbox import OutboxProjection, all_outbox
+from seatledger.projections.projection import Projected, Projection
 from seatledger.projections.runner import EventSource
 
 NAME = "projection-catchup"

@@ -11,32 +11,17 @@ A failing publisher only ever affects this loop, never the commands that wrote t
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from seatledger.projections.db import ReadModelDB
+from seatledger.projections.outbox import Delivery, claim_due, mark_done, mark_failed
 from seatledger.projections.runner import Reporter, failure_backoff
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A message as the publisher receives it."""
-
-    message_id: str
-    notification_id: int
-    type: str
-    restaurant_id: str
-    booking_id: str
-    dedupe_key: str
-    occurred_at: str
-    payload: dict[str, Any]
-    attempt: int
 
 
 class Publisher(Protocol):
@@ -75,10 +60,6 @@ class RelayStats:
     dead: int = 0
 
 
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Relay:
     def __init__(
         self,
@@ -113,39 +94,7 @@ class Relay:
 
     def claim(self) -> list[Delivery]:
         now = self.clock()
-        skip_locked = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgres" else ""
-        with self.db.transaction() as tx:
-            rows = tx.execute(
-                "UPDATE seatledger_outbox SET status = 'processing', locked_until = :lease"
-                " WHERE message_id IN ("
-                "  SELECT message_id FROM seatledger_outbox"
-                "  WHERE (status = 'pending'"
-                "         AND (next_attempt_at IS NULL OR next_attempt_at <= :now))"
-                "     OR (status = 'processing' AND locked_until < :now)"
-                f"  ORDER BY notification_id, seq LIMIT :limit {skip_locked})"
-                " RETURNING message_id, notification_id, type, restaurant_id, booking_id,"
-                " dedupe_key, occurred_at, payload, attempts",
-                {
-                    "now": _instant(now),
-                    "lease": _instant(now + self.lease),
-                    "limit": self.batch_size,
-                },
-            )
-        deliveries = [
-            Delivery(
-                message_id=row[0],
-                notification_id=int(row[1]),
-                type=row[2],
-                restaurant_id=row[3],
-                booking_id=row[4],
-                dedupe_key=row[5],
-                occurred_at=row[6],
-                payload=json.loads(row[7]),
-                attempt=int(row[8]) + 1,
-            )
-            for row in rows
-        ]
-        return sorted(deliveries, key=lambda d: d.notification_id)
+        return claim_due(self.db, now=now, lease_until=now + self.lease, limit=self.batch_size)
 
     def run_once(self) -> RelayStats:
         """Claim one batch, publish it, record every outcome."""
@@ -165,36 +114,14 @@ class Relay:
         return RelayStats(len(deliveries), published, retried, dead)
 
     def _done(self, delivery: Delivery) -> None:
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE seatledger_outbox SET status = 'done', attempts = :attempts,"
-                " published_at = :now, locked_until = NULL, last_error = NULL"
-                " WHERE message_id = :message_id",
-                {
-                    "attempts": delivery.attempt,
-                    "now": _instant(self.clock()),
-                    "message_id": delivery.message_id,
-                },
-            )
+        mark_done(self.db, delivery, now=self.clock())
 
     def _failed(self, delivery: Delivery, exc: Exception) -> bool:
         """Record a failed attempt; returns True if the message is now dead."""
         is_dead = delivery.attempt >= self.max_attempts
         next_attempt = self.clock() + self.backoff(delivery.attempt)
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE seatledger_outbox SET status = :status, attempts = :attempts,"
-                " next_attempt_at = :next_attempt_at, locked_until = NULL, last_error = :error"
-                " WHERE message_id = :message_id",
-                {
-                    "status": "dead" if is_dead else "pending",
-                    "attempts": delivery.attempt,
-                    "next_attempt_at": None if is_dead else _instant(next_attempt),
-                    "error": error,
-                    "message_id": delivery.message_id,
-                },
-            )
+        mark_failed(self.db, delivery, retry_at=None if is_dead else next_attempt, error=error)
         self.telemetry.emit(
             "outbox.dead" if is_dead else "outbox.retry",
             level=logging.ERROR if is_dead else logging.WARNING,

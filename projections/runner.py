@@ -29,8 +29,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import ServiceDayOpened
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
-from seatledger.projections.messages import DayInfo
-from seatledger.projections.projection import Projected, Projection
+from seatledger.projections.projection import DayInfo, Projected, Projection
 
 
 class Reporter(Protocol):

@@ -14,7 +14,8 @@ from seatledger.application.clock import ManualClock
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
-from seatledger.projections.relay import Delivery, Relay
+from seatledger.projections.outbox import Delivery
+from seatledger.projections.relay import Relay
 from tests.support import assign, booking, floor, unassign
 
 
