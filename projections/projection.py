@@ -9,38 +9,56 @@ per module: :mod:`seatledger.projections.members`, :mod:`seatledger.projections.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.service_day import (
-    BookingClosed,
-    ChangeEvent,
-    HoldConfirmed,
-    TableChange,
-    TablesAssigned,
-    TablesUnassigned,
-)
+from seatledger.domain.service_day import TableChange
+from seatledger.domain.service_day.events import DAY_EVENTS
 from seatledger.projections.db import Tx
 
-#: Topics of the events that change a booking's table set.
-CHANGE_TOPICS: tuple[str, ...] = (
-    TablesAssigned.TOPIC,
-    HoldConfirmed.TOPIC,
-    TablesUnassigned.TOPIC,
-    BookingClosed.TOPIC,
-)
+
+@functools.cache
+def change_field(event_class: type[DomainEvent]) -> str | None:
+    """The field through which events of this class record a booking's table-set change
+    (typed ``TableChange`` or ``TableChange | None``), or None if they record none."""
+    names = [
+        name
+        for name, info in event_class.model_fields.items()
+        if info.annotation is TableChange
+        or (
+            typing.get_origin(info.annotation) in (types.UnionType, typing.Union)
+            and TableChange in typing.get_args(info.annotation)
+        )
+    ]
+    if len(names) > 1:
+        raise TypeError(f"{event_class.__qualname__} records more than one change: {names}")
+    return names[0] if names else None
+
+
+def change_events(events: Iterable[type[DomainEvent]]) -> tuple[type[DomainEvent], ...]:
+    """The event classes that record a table-set change, in the given order."""
+    return tuple(event_class for event_class in events if change_field(event_class) is not None)
+
+
+#: Topics of the events that change a booking's table set: derived from the service day's
+#: event classes, so a new change event is read by the projections without a list to update.
+CHANGE_TOPICS: tuple[str, ...] = tuple(event.TOPIC for event in change_events(DAY_EVENTS))
 
 
 def table_change(event: DomainEvent) -> TableChange | None:
     """The table-set change an event records, if any."""
-    if isinstance(event, ChangeEvent):
-        return event.change
-    if isinstance(event, BookingClosed):
-        return event.change
-    return None
+    name = change_field(type(event))
+    if name is None:
+        return None
+    change = getattr(event, name)
+    assert change is None or isinstance(change, TableChange)
+    return change
 
 
 @dataclass(frozen=True)
