@@ -8,7 +8,8 @@ from seatledger.projections.db import PostgresReadModels, ReadModelDB, SQLiteRea
 from seatledger.projections.members import MembersProjection
 from seatledger.projections.outbox import OutboxProjection
 from seatledger.projections.projection import Projection
-from seatledger.projections.runner import EventSource, PageRunner, Reporter
+from seatledger.projections.runner import PageRunner, Reporter
+from seatledger.projections.source import EventSource
 
 #: Every read model, in the order runners catch them up.
 PROJECTIONS: tuple[Projection, ...] = (MembersProjection(), OutboxProjection())

@@ -80,7 +80,7 @@ from seatledger.projections.members import MembersProjection, all_members
 from seatledger.projections.migrations import migrate
 from seatledger.projections.outbox import OutboxProjection, all_outbox
 from seatledger.projections.projection import Projected, Projection
-from seatledger.projections.runner import EventSource
+from seatledger.projections.source import EventSource
 
 NAME = "projection-catchup"
 #: The projections both sides run, in this order.
@@ -147,9 +147,7 @@ class _BaselineProjection(LibraryProjection[BaselineView]):
         days = _BaselineProjection.days
         if days is None:
             raise RuntimeError("no EventSource set for the baseline projection")
-        item = Projected(
-            tracking.notification_id, domain_event, days.day(domain_event.originator_id)
-        )
+        item = Projected(tracking.notification_id, domain_event, days.day_of(domain_event))
         self.view.record(self.target, item, tracking)
 
 

@@ -128,6 +128,8 @@ def stamp() -> dict[str, object]:
         "timestamp": START,
         "command_id": "c1",
         "actor_id": "host-1",
+        "restaurant_id": "r1",
+        "service_date": DAY,
     }
 
 
