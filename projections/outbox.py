@@ -271,18 +271,22 @@ class Delivery:
     occurred_at: str
     payload: dict[str, Any]
     attempt: int
+    #: The claim this delivery was made under; its outcome is recorded only while it holds.
+    lease_token: str
 
 
 def claim_due(
-    db: ReadModelDB, *, now: datetime, lease_until: datetime, limit: int
+    db: ReadModelDB, *, now: datetime, lease_until: datetime, lease_token: str, limit: int
 ) -> list[Delivery]:
     """Mark up to ``limit`` due messages (``pending`` and due, or ``processing`` with an
-    expired lease) ``processing`` until ``lease_until``; on PostgreSQL rows another relay
-    holds are skipped (``FOR UPDATE SKIP LOCKED``). In notification order."""
+    expired lease) ``processing`` under ``lease_token`` until ``lease_until``; on PostgreSQL
+    rows another relay holds are skipped (``FOR UPDATE SKIP LOCKED``). In notification order.
+    """
     skip_locked = "FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else ""
     with db.transaction() as tx:
         rows = tx.execute(
-            f"UPDATE {TABLE} SET status = 'processing', locked_until = :lease"
+            f"UPDATE {TABLE} SET status = 'processing', locked_until = :lease,"
+            " lease_token = :lease_token"
             " WHERE message_id IN ("
             f"  SELECT message_id FROM {TABLE}"
             "  WHERE (status = 'pending'"
@@ -291,7 +295,12 @@ def claim_due(
             f"  ORDER BY notification_id, seq LIMIT :limit {skip_locked})"
             " RETURNING message_id, notification_id, type, restaurant_id, booking_id,"
             " dedupe_key, occurred_at, payload, attempts",
-            {"now": utc_instant(now), "lease": utc_instant(lease_until), "limit": limit},
+            {
+                "now": utc_instant(now),
+                "lease": utc_instant(lease_until),
+                "lease_token": lease_token,
+                "limit": limit,
+            },
         )
     deliveries = [
         Delivery(
@@ -304,40 +313,55 @@ def claim_due(
             occurred_at=row[6],
             payload=json.loads(row[7]),
             attempt=int(row[8]) + 1,
+            lease_token=lease_token,
         )
         for row in rows
     ]
     return sorted(deliveries, key=lambda d: d.notification_id)
 
 
-def mark_done(db: ReadModelDB, delivery: Delivery, *, now: datetime) -> None:
+#: A relay records an outcome only while its claim holds: the row is still in flight under
+#: its lease token. Once the lease expired and another relay claimed the row, that relay owns
+#: it; the late outcome changes nothing (the message was published twice: at least once).
+_UNDER_LEASE = (
+    " WHERE message_id = :message_id AND status = 'processing' AND lease_token = :lease_token"
+    " RETURNING message_id"
+)
+
+
+def mark_done(db: ReadModelDB, delivery: Delivery, *, now: datetime) -> bool:
+    """Record a delivery; False if the lease was lost (nothing written)."""
     with db.transaction() as tx:
-        tx.execute(
-            f"UPDATE {TABLE} SET status = 'done', attempts = :attempts,"
-            " published_at = :now, locked_until = NULL, last_error = NULL"
-            " WHERE message_id = :message_id",
+        rows = tx.execute(
+            f"UPDATE {TABLE} SET status = 'done', attempts = :attempts, published_at = :now,"
+            " locked_until = NULL, lease_token = NULL, last_error = NULL" + _UNDER_LEASE,
             {
                 "attempts": delivery.attempt,
                 "now": utc_instant(now),
                 "message_id": delivery.message_id,
+                "lease_token": delivery.lease_token,
             },
         )
+    return bool(rows)
 
 
 def mark_failed(
     db: ReadModelDB, delivery: Delivery, *, retry_at: datetime | None, error: str
-) -> None:
-    """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead`` (None)."""
+) -> bool:
+    """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead`` (None).
+    False if the lease was lost (nothing written)."""
     with db.transaction() as tx:
-        tx.execute(
+        rows = tx.execute(
             f"UPDATE {TABLE} SET status = :status, attempts = :attempts,"
-            " next_attempt_at = :next_attempt_at, locked_until = NULL, last_error = :error"
-            " WHERE message_id = :message_id",
+            " next_attempt_at = :next_attempt_at, locked_until = NULL, lease_token = NULL,"
+            " last_error = :error" + _UNDER_LEASE,
             {
                 "status": "dead" if retry_at is None else "pending",
                 "attempts": delivery.attempt,
                 "next_attempt_at": None if retry_at is None else utc_instant(retry_at),
                 "error": error,
                 "message_id": delivery.message_id,
+                "lease_token": delivery.lease_token,
             },
         )
+    return bool(rows)
