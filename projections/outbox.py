@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -58,31 +58,15 @@ class OutboxMessage:
 
     def values(self) -> tuple[Any, ...]:
         """The row as stored, in :data:`OUTBOX_COLUMNS` order."""
-        return (
-            self.message_id,
-            self.notification_id,
-            self.seq,
-            self.type,
-            self.restaurant_id,
-            self.booking_id,
-            self.dedupe_key,
-            self.occurred_at,
-            self.payload_json,
+        return tuple(
+            self.payload_json if name == "payload" else getattr(self, name)
+            for name in OUTBOX_COLUMNS
         )
 
 
-#: The outbox columns the projection writes (delivery state belongs to the relay).
-OUTBOX_COLUMNS: tuple[str, ...] = (
-    "message_id",
-    "notification_id",
-    "seq",
-    "type",
-    "restaurant_id",
-    "booking_id",
-    "dedupe_key",
-    "occurred_at",
-    "payload",
-)
+#: The outbox columns the projection writes: the fields of :class:`OutboxMessage`, in order
+#: (the payload as canonical JSON). The delivery columns belong to the relay.
+OUTBOX_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OutboxMessage))
 
 
 def message_id(originator_id: UUID, originator_version: int, message_type: str) -> str:
