@@ -38,14 +38,13 @@ from seatledger.application.demo import (
     DemoReport,
     run_demo,
 )
-from seatledger.application.read_models import open_read_models
+from seatledger.application.read_models import PROJECTIONS, open_read_models
 from seatledger.application.service import AssignmentService
 from seatledger.application.telemetry import JsonFormatter, Telemetry
 from seatledger.application.worker import build_relay, run_relay, run_worker
 from seatledger.domain.errors import SeatLedgerError
 from seatledger.projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
-from seatledger.projections.projection import PROJECTIONS
-from seatledger.projections.queries import outbox_counts
+from seatledger.projections.outbox import outbox_counts
 from seatledger.projections.relay import LoggingPublisher
 from seatledger.projections.runner import TrackingConflictError
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from seatledger.application.settings import Settings
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, SQLiteReadModels
-from seatledger.projections.projection import PROJECTIONS
-from seatledger.projections.runner import EventSource, PageRunner, Telemetry
+from seatledger.projections.members import MembersProjection
+from seatledger.projections.outbox import OutboxProjection
+from seatledger.projections.projection import Projection
+from seatledger.projections.runner import PageRunner, Reporter
+from seatledger.projections.source import EventSource
+
+#: Every read model, in the order runners catch them up.
+PROJECTIONS: tuple[Projection, ...] = (MembersProjection(), OutboxProjection())
 
 
 def open_read_models(settings: Settings) -> ReadModelDB:
@@ -24,7 +30,7 @@ def open_read_models(settings: Settings) -> ReadModelDB:
 
 
 def projection_runners(
-    db: ReadModelDB, source: EventSource, telemetry: Telemetry, settings: Settings
+    db: ReadModelDB, source: EventSource, telemetry: Reporter, settings: Settings
 ) -> list[PageRunner]:
     return [
         PageRunner(db, projection, source, telemetry, page_size=settings.projection_page_size)

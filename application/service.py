@@ -98,9 +98,10 @@ from seatledger.domain.service_day import (
 )
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability, AvailabilityQueries
+from seatledger.projections.members import booking_members
 from seatledger.projections.migrations import migrate
-from seatledger.projections.queries import booking_members
-from seatledger.projections.runner import BackgroundProjections, EventSource, PageRunner
+from seatledger.projections.runner import BackgroundProjections, PageRunner
+from seatledger.projections.source import EventSource
 
 A = TypeVar("A", bound=Aggregate)
 C = TypeVar("C", bound=BaseModel)

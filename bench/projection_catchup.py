@@ -76,15 +76,11 @@ from seatledger.projections.db import (
     normalise,
     to_psycopg,
 )
+from seatledger.projections.members import MembersProjection, all_members
 from seatledger.projections.migrations import migrate
-from seatledger.projections.projection import (
-    MembersProjection,
-    OutboxProjection,
-    Projected,
-    Projection,
-)
-from seatledger.projections.queries import all_members, all_outbox
-from seatledger.projections.runner import EventSource
+from seatledger.projections.outbox import OutboxProjection, all_outbox
+from seatledger.projections.projection import Projected, Projection
+from seatledger.projections.source import EventSource
 
 NAME = "projection-catchup"
 #: The projections both sides run, in this order.
@@ -151,9 +147,7 @@ class _BaselineProjection(LibraryProjection[BaselineView]):
         days = _BaselineProjection.days
         if days is None:
             raise RuntimeError("no EventSource set for the baseline projection")
-        item = Projected(
-            tracking.notification_id, domain_event, days.day(domain_event.originator_id)
-        )
+        item = Projected(tracking.notification_id, domain_event, days.day_of(domain_event))
         self.view.record(self.target, item, tracking)
 
 

@@ -22,7 +22,7 @@ import psycopg
 from seatledger.domain.errors import ErrorCode, ReadModelError
 from seatledger.domain.values import Window, utc_instant
 from seatledger.projections.db import ReadModelDB, Tx
-from seatledger.projections.runner import Telemetry
+from seatledger.projections.runner import Reporter
 
 SCHEMA_MISS_SQLSTATES = frozenset({"42883", "42P01"})  # undefined function, undefined table
 POSTGREST_SCHEMA_CODES = frozenset({"PGRST202", "PGRST205"})
@@ -90,7 +90,7 @@ class AvailabilityQueries:
     def __init__(
         self,
         db: ReadModelDB,
-        telemetry: Telemetry,
+        telemetry: Reporter,
         event_store_answer: EventStoreAnswer,
         *,
         statement_timeout_ms: int = 2000,

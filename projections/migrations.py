@@ -113,6 +113,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(),
         postgres=(_AVAILABILITY_FUNCTION,),
     ),
+    Migration(
+        3,
+        "outbox lease token (a relay records an outcome only under its own lease)",
+        sqlite=("ALTER TABLE seatledger_outbox ADD COLUMN lease_token TEXT",),
+        postgres=("ALTER TABLE seatledger_outbox ADD COLUMN lease_token TEXT",),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -1,43 +1,72 @@
-"""The two projections of the event log: assignment members and the outbox.
+"""What every read model implements, and what it is given: the contract between the page
+runner and a projection.
 
 A projection turns a page of events into row writes inside the caller's transaction; the
 runner (:mod:`seatledger.projections.runner`) owns the transaction and the tracking
-position, so rows and position always commit together.
+position, so rows and position always commit together. The read models themselves live one
+per module: :mod:`seatledger.projections.members`, :mod:`seatledger.projections.outbox`.
 """
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from datetime import date
 
 from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.service_day import (
-    BookingClosed,
-    HoldConfirmed,
-    PolicyDriftDetected,
-    TableChange,
-    TablesAssigned,
-    TablesUnassigned,
-)
+from seatledger.domain.service_day import TableChange
+from seatledger.domain.service_day.events import DAY_EVENTS
 from seatledger.projections.db import Tx
-from seatledger.projections.messages import (
-    MEMBER_COLUMNS,
-    OUTBOX_COLUMNS,
-    DayInfo,
-    member_rows,
-    messages_for,
-    table_change,
-)
 
-#: Topics of the events that change a booking's table set.
-CHANGE_TOPICS: tuple[str, ...] = (
-    TablesAssigned.TOPIC,
-    HoldConfirmed.TOPIC,
-    TablesUnassigned.TOPIC,
-    BookingClosed.TOPIC,
-)
+
+@functools.cache
+def change_field(event_class: type[DomainEvent]) -> str | None:
+    """The field through which events of this class record a booking's table-set change
+    (typed ``TableChange`` or ``TableChange | None``), or None if they record none."""
+    names = [
+        name
+        for name, info in event_class.model_fields.items()
+        if info.annotation is TableChange
+        or (
+            typing.get_origin(info.annotation) in (types.UnionType, typing.Union)
+            and TableChange in typing.get_args(info.annotation)
+        )
+    ]
+    if len(names) > 1:
+        raise TypeError(f"{event_class.__qualname__} records more than one change: {names}")
+    return names[0] if names else None
+
+
+def change_events(events: Iterable[type[DomainEvent]]) -> tuple[type[DomainEvent], ...]:
+    """The event classes that record a table-set change, in the given order."""
+    return tuple(event_class for event_class in events if change_field(event_class) is not None)
+
+
+#: Topics of the events that change a booking's table set: derived from the service day's
+#: event classes, so a new change event is read by the projections without a list to update.
+CHANGE_TOPICS: tuple[str, ...] = tuple(event.TOPIC for event in change_events(DAY_EVENTS))
+
+
+def table_change(event: DomainEvent) -> TableChange | None:
+    """The table-set change an event records, if any."""
+    name = change_field(type(event))
+    if name is None:
+        return None
+    change = getattr(event, name)
+    assert change is None or isinstance(change, TableChange)
+    return change
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """Which restaurant and service date a service-day aggregate belongs to."""
+
+    restaurant_id: str
+    service_date: date
 
 
 @dataclass(frozen=True)
@@ -62,66 +91,3 @@ class Projection(ABC):
     @abstractmethod
     def reset(self, tx: Tx) -> None:
         """Delete every row (for a rebuild from the start of the log)."""
-
-
-_member_values = attrgetter(*MEMBER_COLUMNS)
-
-
-class MembersProjection(Projection):
-    """One row per (booking, table) currently assigned. Every change event carries the
-    booking's whole resulting table set, so within a page only the last change of each
-    booking matters: its rows replace the booking's rows."""
-
-    name = "members"
-    topics = CHANGE_TOPICS
-
-    def apply(self, tx: Tx, batch: Sequence[Projected]) -> None:
-        latest: dict[tuple[str, str], tuple[TableChange, Projected]] = {}
-        for item in batch:
-            change = table_change(item.event)
-            if change is not None:
-                latest[(item.day.restaurant_id, change.booking_id)] = (change, item)
-        if not latest:
-            return
-        tx.delete_keys("seatledger_members", ("restaurant_id", "booking_id"), list(latest))
-        rows = [
-            _member_values(row)
-            for change, item in latest.values()
-            for row in member_rows(change, item.day, item.notification_id)
-        ]
-        tx.insert_rows("seatledger_members", MEMBER_COLUMNS, rows)
-
-    def reset(self, tx: Tx) -> None:
-        tx.execute("DELETE FROM seatledger_members")
-
-
-class OutboxProjection(Projection):
-    """The ``capacity.*`` messages; delivery state starts as pending and belongs to the relay.
-    A duplicate message id would violate the primary key and fail the page loudly."""
-
-    name = "outbox"
-    topics = (*CHANGE_TOPICS, PolicyDriftDetected.TOPIC)
-
-    def apply(self, tx: Tx, batch: Sequence[Projected]) -> None:
-        rows = [
-            (
-                message.message_id,
-                message.notification_id,
-                message.seq,
-                message.type,
-                message.restaurant_id,
-                message.booking_id,
-                message.dedupe_key,
-                message.occurred_at,
-                message.payload_json,
-            )
-            for item in batch
-            for message in messages_for(item.event, item.notification_id, item.day)
-        ]
-        tx.insert_rows("seatledger_outbox", OUTBOX_COLUMNS, rows)
-
-    def reset(self, tx: Tx) -> None:
-        tx.execute("DELETE FROM seatledger_outbox")
-
-
-PROJECTIONS: tuple[Projection, ...] = (MembersProjection(), OutboxProjection())

@@ -5,38 +5,27 @@ in a short transaction, marking them ``processing`` with a lease; on PostgreSQL 
 ``FOR UPDATE SKIP LOCKED`` so several relays share the work. It then publishes each message
 and records the outcome: ``done``, or back to ``pending`` with a capped exponential back-off
 with jitter, or ``dead`` after ``max_attempts``. A crashed relay's claims come back when their
-lease runs out, so delivery is at-least-once: consumers dedupe on the message id.
+lease runs out, so delivery is at-least-once: consumers dedupe on the message id. An outcome
+is recorded only under the lease it was claimed with: a relay whose lease ran out and whose
+message another relay claimed leaves the row to that relay.
 A failing publisher only ever affects this loop, never the commands that wrote the events.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
 from seatledger.projections.db import ReadModelDB
-from seatledger.projections.runner import Telemetry, failure_backoff
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A message as the publisher receives it."""
-
-    message_id: str
-    notification_id: int
-    type: str
-    restaurant_id: str
-    booking_id: str
-    dedupe_key: str
-    occurred_at: str
-    payload: dict[str, Any]
-    attempt: int
+from seatledger.projections.outbox import Delivery, claim_due, mark_done, mark_failed
+from seatledger.projections.runner import Reporter, failure_backoff
 
 
 class Publisher(Protocol):
@@ -73,10 +62,11 @@ class RelayStats:
     published: int = 0
     retried: int = 0
     dead: int = 0
+    #: outcomes not recorded: the lease ran out and another relay had claimed the message
+    lease_lost: int = 0
 
 
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+Outcome = Literal["published", "retried", "dead", "lease_lost"]
 
 
 class Relay:
@@ -84,7 +74,7 @@ class Relay:
         self,
         db: ReadModelDB,
         publisher: Publisher,
-        telemetry: Telemetry,
+        telemetry: Reporter,
         *,
         batch_size: int = 100,
         max_attempts: int = 10,
@@ -112,89 +102,50 @@ class Relay:
         return timedelta(seconds=ceiling * self.rng.uniform(0.5, 1.0))
 
     def claim(self) -> list[Delivery]:
+        """Claim a batch under a lease of this claim's own (a fresh token)."""
         now = self.clock()
-        skip_locked = "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgres" else ""
-        with self.db.transaction() as tx:
-            rows = tx.execute(
-                "UPDATE seatledger_outbox SET status = 'processing', locked_until = :lease"
-                " WHERE message_id IN ("
-                "  SELECT message_id FROM seatledger_outbox"
-                "  WHERE (status = 'pending'"
-                "         AND (next_attempt_at IS NULL OR next_attempt_at <= :now))"
-                "     OR (status = 'processing' AND locked_until < :now)"
-                f"  ORDER BY notification_id, seq LIMIT :limit {skip_locked})"
-                " RETURNING message_id, notification_id, type, restaurant_id, booking_id,"
-                " dedupe_key, occurred_at, payload, attempts",
-                {
-                    "now": _instant(now),
-                    "lease": _instant(now + self.lease),
-                    "limit": self.batch_size,
-                },
-            )
-        deliveries = [
-            Delivery(
-                message_id=row[0],
-                notification_id=int(row[1]),
-                type=row[2],
-                restaurant_id=row[3],
-                booking_id=row[4],
-                dedupe_key=row[5],
-                occurred_at=row[6],
-                payload=json.loads(row[7]),
-                attempt=int(row[8]) + 1,
-            )
-            for row in rows
-        ]
-        return sorted(deliveries, key=lambda d: d.notification_id)
+        return claim_due(
+            self.db,
+            now=now,
+            lease_until=now + self.lease,
+            lease_token=uuid.uuid4().hex,
+            limit=self.batch_size,
+        )
 
     def run_once(self) -> RelayStats:
-        """Claim one batch, publish it, record every outcome."""
+        """Claim one batch, publish it, record every outcome (under the claim's lease)."""
         deliveries = self.claim()
-        published = retried = dead = 0
+        outcomes: Counter[Outcome] = Counter()
         for delivery in deliveries:
             try:
                 self.publisher.publish(delivery)
             except Exception as exc:
-                if self._failed(delivery, exc):
-                    dead += 1
-                else:
-                    retried += 1
+                outcomes[self._failed(delivery, exc)] += 1
             else:
-                self._done(delivery)
-                published += 1
-        return RelayStats(len(deliveries), published, retried, dead)
+                outcomes[self._done(delivery)] += 1
+        return RelayStats(
+            len(deliveries),
+            outcomes["published"],
+            outcomes["retried"],
+            outcomes["dead"],
+            outcomes["lease_lost"],
+        )
 
-    def _done(self, delivery: Delivery) -> None:
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE seatledger_outbox SET status = 'done', attempts = :attempts,"
-                " published_at = :now, locked_until = NULL, last_error = NULL"
-                " WHERE message_id = :message_id",
-                {
-                    "attempts": delivery.attempt,
-                    "now": _instant(self.clock()),
-                    "message_id": delivery.message_id,
-                },
-            )
+    def _done(self, delivery: Delivery) -> Outcome:
+        if not mark_done(self.db, delivery, now=self.clock()):
+            return self._lease_lost(delivery, "published")
+        return "published"
 
-    def _failed(self, delivery: Delivery, exc: Exception) -> bool:
-        """Record a failed attempt; returns True if the message is now dead."""
+    def _failed(self, delivery: Delivery, exc: Exception) -> Outcome:
+        """Record a failed attempt: retried later, or dead after ``max_attempts``."""
         is_dead = delivery.attempt >= self.max_attempts
         next_attempt = self.clock() + self.backoff(delivery.attempt)
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE seatledger_outbox SET status = :status, attempts = :attempts,"
-                " next_attempt_at = :next_attempt_at, locked_until = NULL, last_error = :error"
-                " WHERE message_id = :message_id",
-                {
-                    "status": "dead" if is_dead else "pending",
-                    "attempts": delivery.attempt,
-                    "next_attempt_at": None if is_dead else _instant(next_attempt),
-                    "error": error,
-                    "message_id": delivery.message_id,
-                },
-            )
+        recorded = mark_failed(
+            self.db, delivery, retry_at=None if is_dead else next_attempt, error=error
+        )
+        if not recorded:
+            return self._lease_lost(delivery, "failed")
         self.telemetry.emit(
             "outbox.dead" if is_dead else "outbox.retry",
             level=logging.ERROR if is_dead else logging.WARNING,
@@ -203,7 +154,20 @@ class Relay:
             attempt=delivery.attempt,
             error=error,
         )
-        return is_dead
+        return "dead" if is_dead else "retried"
+
+    def _lease_lost(self, delivery: Delivery, attempt_outcome: str) -> Outcome:
+        """Another relay claimed the message after this relay's lease ran out: it owns the
+        row now, so this outcome is not recorded (the lease is too short for the publisher)."""
+        self.telemetry.emit(
+            "outbox.lease_lost",
+            level=logging.WARNING,
+            message_id=delivery.message_id,
+            type=delivery.type,
+            attempt=delivery.attempt,
+            outcome=attempt_outcome,
+        )
+        return "lease_lost"
 
     def serve(self, stop: threading.Event, *, idle_wait: float = 1.0) -> None:
         """Relay until stopped; waits ``idle_wait`` whenever nothing was due."""

@@ -21,20 +21,19 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import Notification
 
-from seatledger.domain.aggregate import DomainEvent
-from seatledger.domain.service_day import ServiceDayOpened
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
-from seatledger.projections.messages import DayInfo
 from seatledger.projections.projection import Projected, Projection
+from seatledger.projections.source import EventSource
 
 
-class Telemetry(Protocol):
-    """What the runner needs to report (``seatledger.application.telemetry.Telemetry`` fits)."""
+class Reporter(Protocol):
+    """Where the read side reports what it does: anything with ``emit`` (the application's
+    ``seatledger.application.telemetry.Telemetry`` is one). A protocol, so the read side does
+    not import the application."""
 
     def emit(
         self, name: str, *, level: int = logging.INFO, message: str | None = None, **fields: Any
@@ -59,43 +58,6 @@ def lock_key(projection_name: str, schema: str = "") -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class EventSource:
-    """Reads notifications from the event store, decodes them and finds their service day."""
-
-    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
-        self.recorder = recorder
-        self.mapper = mapper
-        self._days: dict[UUID, DayInfo] = {}
-        self._lock = threading.Lock()
-
-    def page(self, after: int, limit: int, topics: Sequence[str]) -> Sequence[Notification]:
-        return self.recorder.select_notifications(
-            start=after, limit=limit, topics=topics, inclusive_of_start=False
-        )
-
-    def max_id(self) -> int:
-        return self.recorder.max_notification_id() or 0
-
-    def decode(self, notification: Notification) -> DomainEvent:
-        event = self.mapper.to_domain_event(notification)
-        assert isinstance(event, DomainEvent)
-        return event
-
-    def day(self, originator_id: UUID) -> DayInfo:
-        with self._lock:
-            known = self._days.get(originator_id)
-        if known is not None:
-            return known
-        (first,) = self.recorder.select_events(originator_id, limit=1)
-        opened = self.mapper.to_domain_event(first)
-        if not isinstance(opened, ServiceDayOpened):
-            raise LookupError(f"{originator_id} is not a service day")
-        info = DayInfo(opened.restaurant_id, opened.service_date)
-        with self._lock:
-            self._days[originator_id] = info
-        return info
-
-
 class PageRunner:
     """Catches one projection up with the event log, a page per transaction."""
 
@@ -104,7 +66,7 @@ class PageRunner:
         db: ReadModelDB,
         projection: Projection,
         source: EventSource,
-        telemetry: Telemetry,
+        telemetry: Reporter,
         *,
         page_size: int = 500,
     ) -> None:
@@ -165,7 +127,7 @@ class PageRunner:
         batch = []
         for notification in fresh:
             event = self.source.decode(notification)
-            batch.append(Projected(notification.id, event, self.source.day(event.originator_id)))
+            batch.append(Projected(notification.id, event, self.source.day_of(event)))
         self.projection.apply(tx, batch)
         self._advance(tx, position, fresh[-1].id)
         return len(fresh)
@@ -255,7 +217,7 @@ class ListenWakeups:
     #: How often a wait checks whether the worker is stopping.
     STOP_CHECK = 0.5
 
-    def __init__(self, conninfo: str, channel: str, telemetry: Telemetry) -> None:
+    def __init__(self, conninfo: str, channel: str, telemetry: Reporter) -> None:
         self.conninfo = conninfo
         self.channel = channel
         self.telemetry = telemetry
@@ -320,7 +282,7 @@ def serve(
     *,
     stop: threading.Event,
     wakeups: Wakeups,
-    telemetry: Telemetry,
+    telemetry: Reporter,
     poll_interval: float = 1.0,
     on_idle: Callable[[], None] | None = None,
 ) -> None:
@@ -354,7 +316,7 @@ class BackgroundProjections:
     def __init__(
         self,
         runners: Sequence[PageRunner],
-        telemetry: Telemetry,
+        telemetry: Reporter,
         *,
         poll_interval: float = 0.5,
     ) -> None:

@@ -144,6 +144,8 @@ def recorded_hold(
         timestamp=placed_at,
         command_id=f"recorded-{hold_id}",
         actor_id="host-1",
+        restaurant_id=restaurant_id,
+        service_date=service_date,
         hold_id=hold_id,
         booking_id=booking_id,
         tables=tables,

@@ -31,8 +31,7 @@ from seatledger.domain.service_day import (
     HoldPlaced,
     PolicyDriftDetected,
 )
-from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
-from seatledger.projections.queries import all_outbox
+from seatledger.projections.outbox import HOLD_CONFIRMED, POLICY_DRIFT, SYNC, all_outbox
 from tests.support import DAY, EVENING, assign, booking, floor, hold
 
 Messages = dict[str, list[dict[str, Any]]]

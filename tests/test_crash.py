@@ -29,9 +29,8 @@ from psycopg import sql
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.testing.workload import copy_log, generate_log, table_set_changes
-from seatledger.projections.messages import SYNC
-from seatledger.projections.projection import MembersProjection, OutboxProjection
-from seatledger.projections.queries import all_members, all_outbox
+from seatledger.projections.members import MembersProjection, all_members
+from seatledger.projections.outbox import SYNC, OutboxProjection, all_outbox
 from tests.conftest import RUN_PREFIX, require_postgres
 from tests.test_worker import start_worker, stop_process, telemetry_lines, wait_until
 

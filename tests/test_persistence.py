@@ -442,8 +442,8 @@ def test_a_version_1_hold_is_upcast_and_cannot_be_confirmed(
     assert event.table_facts is None
     assert event.adjacency_required is None
     assert event.policy_version == service.get_restaurant("r1").policy_version
-    # written back today it would be a version 2 event; the stored row is left as it was
-    assert json.loads(service.mapper.to_stored_event(event).state)["class_version"] == 2
+    # written back today it would be a version 3 event; the stored row is left as it was
+    assert json.loads(service.mapper.to_stored_event(event).state)["class_version"] == 3
 
     view = service.get_hold("r1", hold_id)
     assert view.status == "live"

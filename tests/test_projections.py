@@ -20,9 +20,9 @@ from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
 from seatledger.domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
 from seatledger.domain.policy import VenuePolicy
-from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
+from seatledger.projections.members import all_members
 from seatledger.projections.migrations import LATEST, applied_versions, migrate
-from seatledger.projections.queries import all_members, all_outbox
+from seatledger.projections.outbox import HOLD_CONFIRMED, POLICY_DRIFT, SYNC, all_outbox
 from tests.conftest import settings_for
 from tests.support import assign, booking, confirm, floor, hold, unassign
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -14,7 +14,8 @@ from seatledger.application.clock import ManualClock
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
-from seatledger.projections.relay import Delivery, Relay
+from seatledger.projections.outbox import Delivery, mark_done
+from seatledger.projections.relay import Relay, RelayStats
 from tests.support import assign, booking, floor, unassign
 
 
@@ -130,6 +131,79 @@ def test_a_crashed_relays_claims_return_after_the_lease(
     assert survivor.run_once().claimed == 0  # leased to the dead relay
     clock.advance(timedelta(seconds=31))
     assert survivor.run_once().published == 2
+
+
+class Overtaken:
+    """A publisher slower than its relay's lease: while it works the lease runs out and
+    ``meanwhile`` runs (another relay claims the message); then the publish fails."""
+
+    def __init__(self, clock: ManualClock, lease: timedelta, meanwhile: Callable[[], object]):
+        self.clock = clock
+        self.lease = lease
+        self.meanwhile = meanwhile
+
+    def publish(self, delivery: Delivery) -> None:
+        self.clock.advance(self.lease + timedelta(seconds=1))
+        self.meanwhile()
+        raise TimeoutError("broker did not answer")
+
+
+@pytest.mark.parametrize("max_attempts", [1, 10], ids=["would-be-dead", "would-be-retried"])
+def test_a_relay_whose_lease_ran_out_leaves_another_relays_delivery_alone(
+    service: AssignmentService, clock: ManualClock, max_attempts: int
+) -> None:
+    make_messages(service, bookings=1)
+    lease = timedelta(seconds=30)
+    delivered = Recorder()
+    rescuer = relay_for(service, delivered, clock, lease_seconds=30)
+    sink = RecordingSink()
+    slow = Relay(
+        service.read_models,
+        Overtaken(clock, lease, meanwhile=rescuer.run_once),
+        Telemetry(sinks=[sink]),
+        clock=clock.now,
+        rng=random.Random(7),
+        lease_seconds=30,
+        max_attempts=max_attempts,
+    )
+
+    stats = slow.run_once()
+    assert len(delivered.delivered) == 1  # the rescuer delivered it meanwhile
+    ((_, status, attempts, next_attempt_at, last_error),) = delivery_state(service)
+    assert (status, attempts, next_attempt_at, last_error) == ("done", 1, None, None)
+    assert stats == RelayStats(claimed=1, lease_lost=1)
+    assert [r.fields["outcome"] for r in sink.named("outbox.lease_lost")] == ["failed"]
+    assert not sink.named("outbox.dead") and not sink.named("outbox.retry")
+    clock.advance(timedelta(minutes=10))
+    assert rescuer.run_once().claimed == 0  # done stays done: nothing is sent again
+
+
+def test_a_late_outcome_does_not_free_a_message_another_relay_holds(
+    service: AssignmentService, clock: ManualClock
+) -> None:
+    make_messages(service, bookings=1)
+    lease = timedelta(seconds=30)
+    rescuer = relay_for(service, Recorder(), clock, lease_seconds=30)
+    held: list[Delivery] = []
+    slow = relay_for(
+        service,
+        Overtaken(clock, lease, meanwhile=lambda: held.extend(rescuer.claim())),
+        clock,
+        lease_seconds=30,
+    )
+
+    stats = slow.run_once()
+    assert len(held) == 1  # the rescuer is publishing it now
+    ((_, status, attempts, _, last_error),) = delivery_state(service)
+    assert (status, attempts, last_error) == ("processing", 0, None)
+    assert stats == RelayStats(claimed=1, lease_lost=1)
+    clock.advance(timedelta(seconds=5))  # past any back-off the late failure could have set
+    third = Recorder()
+    assert relay_for(service, third, clock).run_once().claimed == 0
+    assert third.delivered == []  # not sent a third time while the rescuer holds it
+
+    assert mark_done(service.read_models, held[0], now=clock.now())
+    assert [row[1] for row in delivery_state(service)] == ["done"]
 
 
 def test_a_failing_publisher_never_affects_commands(service: AssignmentService) -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from seatledger.application.results import BookingView, DayView
 from seatledger.application.service import AssignmentService
-from seatledger.projections.messages import HOLD_CONFIRMED, POLICY_DRIFT, SYNC
-from seatledger.projections.queries import all_members, outbox_counts
+from seatledger.projections.members import all_members
+from seatledger.projections.outbox import HOLD_CONFIRMED, POLICY_DRIFT, SYNC, outbox_counts
 
 
 def find_double_bookings(bookings: Iterable[BookingView]) -> list[tuple[str, str]]:

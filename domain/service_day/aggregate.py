@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
-from seatledger.domain.aggregate import Aggregate, DomainEvent, Stamp
+from seatledger.domain.aggregate import Aggregate, DomainEvent, E, Stamp
 from seatledger.domain.allocation import Selection, check_selection
 from seatledger.domain.drift import detect_drift
 from seatledger.domain.errors import (
@@ -104,6 +104,16 @@ class ServiceDay(Aggregate):
                 restaurant_id=restaurant_id,
                 service_date=service_date,
             )
+        )
+
+    def _trigger(self, event_type: type[E], stamp: Stamp, **fields: Any) -> E:
+        """Every day event names its day (the one place that fills it in)."""
+        return super()._trigger(
+            event_type,
+            stamp,
+            restaurant_id=self.restaurant_id,
+            service_date=self.service_date,
+            **fields,
         )
 
     # --- state helpers used by apply ---

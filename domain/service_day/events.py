@@ -29,7 +29,27 @@ if TYPE_CHECKING:
     from seatledger.domain.service_day.aggregate import ServiceDay
 
 
+def _day_unknown(state: dict[str, Any]) -> None:
+    """Version 1 of a day event did not name its day, and the aggregate id is a hash of it:
+    the upcast cannot know the day, readers look it up from the day's first event."""
+    state.setdefault("restaurant_id", None)
+    state.setdefault("service_date", None)
+
+
 class DayEvent(DomainEvent):
+    """An event of a service day after its opening. From version 2 on (version 3 for
+    ``HoldPlaced``) every day event names its day, filled in by ``ServiceDay._trigger``, so
+    readers (the projections) need no look-up; upcast older events have None."""
+
+    class_version: ClassVar[int] = 2
+
+    restaurant_id: str | None
+    service_date: date | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        _day_unknown(state)
+
     def apply(self, aggregate: ServiceDay) -> None:
         raise NotImplementedError
 
@@ -79,10 +99,11 @@ class BookingRegistered(DayEvent):
 
 class HoldPlaced(DayEvent):
     """Version 2 added ``table_facts`` and ``adjacency_required`` to the snapshot; holds
-    stored as version 1 lack them and cannot be confirmed (``HOLD_METADATA_INCOMPLETE``)."""
+    stored as version 1 lack them and cannot be confirmed (``HOLD_METADATA_INCOMPLETE``).
+    Version 3 names the day, like every day event."""
 
     TOPIC: ClassVar[str] = "seatledger.assignments.HoldPlaced"
-    class_version: ClassVar[int] = 2
+    class_version: ClassVar[int] = 3
 
     hold_id: str
     booking_id: str
@@ -103,6 +124,10 @@ class HoldPlaced(DayEvent):
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.setdefault("table_facts", None)
         state.setdefault("adjacency_required", None)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        _day_unknown(state)
 
     def apply(self, aggregate: ServiceDay) -> None:
         aggregate.holds[self.hold_id] = HoldState(

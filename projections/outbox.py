@@ -1,0 +1,351 @@
+"""The outbox read model: what the event log tells other systems.
+
+Row type, the projector that turns events into ``capacity.*`` messages, the queries over the
+rows, and the row reads and writes the relay (:mod:`seatledger.projections.relay`) delivers
+through. The outbox is a projection, so the same log always yields the same messages: ids are
+derived from (aggregate id, event position, message type), instants use the one canonical UTC
+format, and payloads are canonical JSON. One event is one command, so "one sync per table-set
+change" holds by construction; idempotent replays and rejections write no event, hence no
+message. The delivery columns (status, attempts, lease...) belong to the relay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.service_day import HoldConfirmed, PolicyDriftDetected, TableChange
+from seatledger.domain.values import canonical_json, derive_id, utc_instant
+from seatledger.projections.db import ReadModelDB, Tx
+from seatledger.projections.projection import (
+    CHANGE_TOPICS,
+    DayInfo,
+    Projected,
+    Projection,
+    table_change,
+)
+
+TABLE = "seatledger_outbox"
+
+MessageType = Literal[
+    "capacity.assignment.sync", "capacity.hold.confirmed", "capacity.policy.drift"
+]
+SYNC: MessageType = "capacity.assignment.sync"
+HOLD_CONFIRMED: MessageType = "capacity.hold.confirmed"
+POLICY_DRIFT: MessageType = "capacity.policy.drift"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    message_id: str
+    notification_id: int
+    seq: int
+    type: MessageType
+    restaurant_id: str
+    booking_id: str
+    dedupe_key: str
+    occurred_at: str
+    payload: dict[str, Any]
+
+    @property
+    def payload_json(self) -> str:
+        return canonical_json(self.payload)
+
+    def values(self) -> tuple[Any, ...]:
+        """The row as stored, in :data:`OUTBOX_COLUMNS` order."""
+        return tuple(
+            self.payload_json if name == "payload" else getattr(self, name)
+            for name in OUTBOX_COLUMNS
+        )
+
+
+#: The outbox columns the projection writes: the fields of :class:`OutboxMessage`, in order
+#: (the payload as canonical JSON). The delivery columns belong to the relay.
+OUTBOX_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OutboxMessage))
+
+
+def message_id(originator_id: UUID, originator_version: int, message_type: str) -> str:
+    return str(derive_id("message", str(originator_id), str(originator_version), message_type))
+
+
+def sync_dedupe_key(change: TableChange) -> str:
+    """``<bookingId>:<startAt>:<endAt>:<sorted table ids joined by ','>`` (docs/domain.md §10)."""
+    return ":".join(
+        (
+            change.booking_id,
+            utc_instant(change.window.start),
+            utc_instant(change.window.end),
+            ",".join(sorted(change.tables)),
+        )
+    )
+
+
+def messages_for(event: DomainEvent, notification_id: int, day: DayInfo) -> list[OutboxMessage]:
+    """The outbox messages one stored event produces, in a stable order."""
+    occurred_at = utc_instant(event.timestamp)
+    out: list[tuple[MessageType, str, str, dict[str, Any]]] = []
+
+    change = table_change(event)
+    if change is not None:
+        dedupe = sync_dedupe_key(change)
+        out.append(
+            (
+                SYNC,
+                change.booking_id,
+                dedupe,
+                {
+                    "bookingId": change.booking_id,
+                    "restaurantId": day.restaurant_id,
+                    "serviceDate": day.service_date.isoformat(),
+                    "tableIds": sorted(change.tables),
+                    "assignments": [
+                        {"tableId": m.table_id, "assignmentId": m.assignment_id}
+                        for m in change.members
+                    ],
+                    "startAt": utc_instant(change.window.start),
+                    "endAt": utc_instant(change.window.end),
+                    "mergeGroupId": change.merge_group_id,
+                    "idempotencyKey": change.idempotency_key,
+                    "holdId": change.hold_id,
+                    "actorId": event.actor_id,
+                    "commandId": event.command_id,
+                    "source": change.source,
+                    "status": change.status,
+                    "dedupeKey": dedupe,
+                    "occurredAt": occurred_at,
+                },
+            )
+        )
+
+    if isinstance(event, HoldConfirmed):
+        out.append(
+            (
+                HOLD_CONFIRMED,
+                event.change.booking_id,
+                event.hold_id,
+                {
+                    "holdId": event.hold_id,
+                    "bookingId": event.change.booking_id,
+                    "restaurantId": day.restaurant_id,
+                    "zoneId": event.zone_id,
+                    "tableIds": sorted(event.hold_tables),
+                    "startAt": utc_instant(event.change.window.start),
+                    "endAt": utc_instant(event.change.window.end),
+                    "expiresAt": utc_instant(event.expires_at),
+                    "actorId": event.actor_id,
+                    "occurredAt": occurred_at,
+                },
+            )
+        )
+        if event.recovered_drift is not None:
+            recovery = event.recovered_drift
+            out.append(
+                (
+                    POLICY_DRIFT,
+                    event.change.booking_id,
+                    f"{event.change.booking_id}:{event.command_id}:recovered",
+                    {
+                        "bookingId": event.change.booking_id,
+                        "restaurantId": day.restaurant_id,
+                        "holdId": event.hold_id,
+                        "staleHoldId": recovery.stale_hold_id,
+                        "attempt": recovery.attempt,
+                        "recovered": True,
+                        "kind": recovery.kind,
+                        "details": {},
+                        "occurredAt": occurred_at,
+                    },
+                )
+            )
+
+    if isinstance(event, PolicyDriftDetected) and event.first_in_run:
+        out.append(
+            (
+                POLICY_DRIFT,
+                event.booking_id,
+                f"{event.booking_id}:{event.command_id}:detected",
+                {
+                    "bookingId": event.booking_id,
+                    "restaurantId": day.restaurant_id,
+                    "holdId": event.hold_id,
+                    "attempt": event.attempt,
+                    "recovered": False,
+                    "kind": event.kind,
+                    "details": event.details,
+                    "automated": event.automated,
+                    "occurredAt": occurred_at,
+                },
+            )
+        )
+
+    return [
+        OutboxMessage(
+            message_id=message_id(event.originator_id, event.originator_version, message_type),
+            notification_id=notification_id,
+            seq=seq,
+            type=message_type,
+            restaurant_id=day.restaurant_id,
+            booking_id=booking_id,
+            dedupe_key=dedupe_key,
+            occurred_at=occurred_at,
+            payload=payload,
+        )
+        for seq, (message_type, booking_id, dedupe_key, payload) in enumerate(out)
+    ]
+
+
+class OutboxProjection(Projection):
+    """The ``capacity.*`` messages; delivery state starts as pending and belongs to the relay.
+    A duplicate message id would violate the primary key and fail the page loudly."""
+
+    name = "outbox"
+    topics = (*CHANGE_TOPICS, PolicyDriftDetected.TOPIC)
+
+    def apply(self, tx: Tx, batch: Sequence[Projected]) -> None:
+        rows = [
+            message.values()
+            for item in batch
+            for message in messages_for(item.event, item.notification_id, item.day)
+        ]
+        tx.insert_rows(TABLE, OUTBOX_COLUMNS, rows)
+
+    def reset(self, tx: Tx) -> None:
+        tx.execute(f"DELETE FROM {TABLE}")
+
+
+# --- queries --------------------------------------------------------------------------------
+
+_SELECT = ", ".join(OUTBOX_COLUMNS)
+
+
+def all_outbox(db: ReadModelDB) -> list[tuple[Any, ...]]:
+    """Every outbox row's projection-owned columns, in notification order."""
+    with db.read() as tx:
+        return tx.execute(f"SELECT {_SELECT} FROM {TABLE} ORDER BY notification_id, seq")
+
+
+def outbox_counts(db: ReadModelDB) -> dict[str, dict[str, int]]:
+    """type -> status -> count."""
+    with db.read() as tx:
+        rows = tx.execute(f"SELECT type, status, COUNT(*) FROM {TABLE} GROUP BY type, status")
+    counts: dict[str, dict[str, int]] = {}
+    for message_type, status, count in rows:
+        counts.setdefault(str(message_type), {})[str(status)] = int(count)
+    return counts
+
+
+# --- delivery rows (the relay's reads and writes) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message as the publisher receives it."""
+
+    message_id: str
+    notification_id: int
+    type: str
+    restaurant_id: str
+    booking_id: str
+    dedupe_key: str
+    occurred_at: str
+    payload: dict[str, Any]
+    attempt: int
+    #: The claim this delivery was made under; its outcome is recorded only while it holds.
+    lease_token: str
+
+
+def claim_due(
+    db: ReadModelDB, *, now: datetime, lease_until: datetime, lease_token: str, limit: int
+) -> list[Delivery]:
+    """Mark up to ``limit`` due messages (``pending`` and due, or ``processing`` with an
+    expired lease) ``processing`` under ``lease_token`` until ``lease_until``; on PostgreSQL
+    rows another relay holds are skipped (``FOR UPDATE SKIP LOCKED``). In notification order.
+    """
+    skip_locked = "FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else ""
+    with db.transaction() as tx:
+        rows = tx.execute(
+            f"UPDATE {TABLE} SET status = 'processing', locked_until = :lease,"
+            " lease_token = :lease_token"
+            " WHERE message_id IN ("
+            f"  SELECT message_id FROM {TABLE}"
+            "  WHERE (status = 'pending'"
+            "         AND (next_attempt_at IS NULL OR next_attempt_at <= :now))"
+            "     OR (status = 'processing' AND locked_until < :now)"
+            f"  ORDER BY notification_id, seq LIMIT :limit {skip_locked})"
+            " RETURNING message_id, notification_id, type, restaurant_id, booking_id,"
+            " dedupe_key, occurred_at, payload, attempts",
+            {
+                "now": utc_instant(now),
+                "lease": utc_instant(lease_until),
+                "lease_token": lease_token,
+                "limit": limit,
+            },
+        )
+    deliveries = [
+        Delivery(
+            message_id=row[0],
+            notification_id=int(row[1]),
+            type=row[2],
+            restaurant_id=row[3],
+            booking_id=row[4],
+            dedupe_key=row[5],
+            occurred_at=row[6],
+            payload=json.loads(row[7]),
+            attempt=int(row[8]) + 1,
+            lease_token=lease_token,
+        )
+        for row in rows
+    ]
+    return sorted(deliveries, key=lambda d: d.notification_id)
+
+
+#: A relay records an outcome only while its claim holds: the row is still in flight under
+#: its lease token. Once the lease expired and another relay claimed the row, that relay owns
+#: it; the late outcome changes nothing (the message was published twice: at least once).
+_UNDER_LEASE = (
+    " WHERE message_id = :message_id AND status = 'processing' AND lease_token = :lease_token"
+    " RETURNING message_id"
+)
+
+
+def mark_done(db: ReadModelDB, delivery: Delivery, *, now: datetime) -> bool:
+    """Record a delivery; False if the lease was lost (nothing written)."""
+    with db.transaction() as tx:
+        rows = tx.execute(
+            f"UPDATE {TABLE} SET status = 'done', attempts = :attempts, published_at = :now,"
+            " locked_until = NULL, lease_token = NULL, last_error = NULL" + _UNDER_LEASE,
+            {
+                "attempts": delivery.attempt,
+                "now": utc_instant(now),
+                "message_id": delivery.message_id,
+                "lease_token": delivery.lease_token,
+            },
+        )
+    return bool(rows)
+
+
+def mark_failed(
+    db: ReadModelDB, delivery: Delivery, *, retry_at: datetime | None, error: str
+) -> bool:
+    """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead`` (None).
+    False if the lease was lost (nothing written)."""
+    with db.transaction() as tx:
+        rows = tx.execute(
+            f"UPDATE {TABLE} SET status = :status, attempts = :attempts,"
+            " next_attempt_at = :next_attempt_at, locked_until = NULL, lease_token = NULL,"
+            " last_error = :error" + _UNDER_LEASE,
+            {
+                "status": "dead" if retry_at is None else "pending",
+                "attempts": delivery.attempt,
+                "next_attempt_at": None if retry_at is None else utc_instant(retry_at),
+                "error": error,
+                "message_id": delivery.message_id,
+                "lease_token": delivery.lease_token,
+            },
+        )
+    return bool(rows)

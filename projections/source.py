@@ -1,0 +1,72 @@
+"""Where the projections' events come from: pages of notifications, decoded, each with the
+service day it belongs to.
+
+Day events name their day (restaurant id and service date), so projecting them needs no
+extra read. Events stored before they did are upcast with the day unknown; for those alone
+the day is looked up from the aggregate's first event (``ServiceDayOpened``), once per day.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+
+from seatledger.domain.aggregate import DomainEvent
+from seatledger.domain.service_day import DayEvent, ServiceDayOpened
+from seatledger.projections.projection import DayInfo
+
+
+class EventSource:
+    """Reads notifications from the event store, decodes them and finds their service day."""
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self._days: dict[UUID, DayInfo] = {}
+        self._lock = threading.Lock()
+
+    def page(self, after: int, limit: int, topics: Sequence[str]) -> Sequence[Notification]:
+        return self.recorder.select_notifications(
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
+        )
+
+    def max_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def decode(self, notification: Notification) -> DomainEvent:
+        event = self.mapper.to_domain_event(notification)
+        assert isinstance(event, DomainEvent)
+        return event
+
+    def day_of(self, event: DomainEvent) -> DayInfo:
+        """The service day an event belongs to: named by the event itself, or (events
+        stored before day events named their day) looked up."""
+        if (
+            isinstance(event, DayEvent | ServiceDayOpened)
+            and event.restaurant_id is not None
+            and event.service_date is not None
+        ):
+            return DayInfo(event.restaurant_id, event.service_date)
+        return self.stored_day(event.originator_id)
+
+    def stored_day(self, originator_id: UUID) -> DayInfo:
+        """The fallback: the day as its first stored event names it, read once per day."""
+        with self._lock:
+            known = self._days.get(originator_id)
+        if known is not None:
+            return known
+        info = self.read_day(originator_id)
+        with self._lock:
+            self._days[originator_id] = info
+        return info
+
+    def read_day(self, originator_id: UUID) -> DayInfo:
+        """Read the day's first stored event (``ServiceDayOpened``)."""
+        (first,) = self.recorder.select_events(originator_id, limit=1)
+        opened = self.mapper.to_domain_event(first)
+        if not isinstance(opened, ServiceDayOpened):
+            raise LookupError(f"{originator_id} is not a service day")
+        return DayInfo(opened.restaurant_id, opened.service_date)
