@@ -86,15 +86,18 @@ from seatledger.domain.errors import (
 from seatledger.domain.layout import FloorLayout, FloorView, layout_id
 from seatledger.domain.policy import block_window
 from seatledger.domain.service_day import (
+    AutomationContext,
     ClosedStatus,
+    ConfirmRequest,
     DriftRecovery,
+    DriftRejected,
+    HoldFacts,
     HoldState,
     Outcome,
+    SeatedTable,
     ServiceDay,
+    confirm_hold,
     day_id,
-)
-from seatledger.domain.service_day import (
-    Member as DomainMember,
 )
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability, AvailabilityQueries
@@ -541,11 +544,11 @@ class AssignmentService(Application[UUID]):
     def _confirm(
         self,
         command: ConfirmHold,
-        **automation: Any,
+        automation: AutomationContext | None = None,
     ) -> AssignmentResult:
         restaurant_id, booking_id = command.restaurant_id, command.booking_id
 
-        def act(work: _UnitOfWork, now: datetime) -> Outcome:
+        def act(work: _UnitOfWork, now: datetime) -> Outcome | DriftRejected:
             floor = self._floor(work, restaurant_id)
             booking_index = self._booking_index(work, restaurant_id, booking_id)
             day = (
@@ -558,62 +561,47 @@ class AssignmentService(Application[UUID]):
             if hold_index is not None and hold_index.restaurant_id == restaurant_id:
                 hold_day = self._day(work, restaurant_id, hold_index.service_date)
                 hold = hold_day.holds.get(command.hold_id)
-
-            # 1. idempotent replay, even if the hold is gone
-            if day is not None and booking_id in day.bookings:
-                replay = day.replay_confirm(
-                    booking_id=booking_id,
-                    command_id=command.command_id,
-                    idempotency_key=command.idempotency_key,
-                    hold=hold,
-                    floor=floor,
-                )
-                if replay is not None:
-                    return replay
-            # 2. the hold exists anywhere in the service
-            if hold_index is None:
-                raise NotFoundError(
-                    ErrorCode.HOLD_NOT_FOUND,
-                    f"hold {command.hold_id} not found",
-                    details={"hold_id": command.hold_id},
-                )
-            # 3. the booking exists in the caller's restaurant
-            if day is None:
-                raise self._booking_not_found(restaurant_id, booking_id)
-            # 4. the hold belongs to the booking's restaurant
-            if hold_index.restaurant_id != restaurant_id:
-                raise self._tenant_mismatch(
-                    command.hold_id,
-                    hold_index.restaurant_id,
-                    restaurant_id,
-                    operation="confirm_hold",
-                )
-            assert hold is not None
-            # 5-10 in the domain
-            outcome = day.confirm_hold(
-                booking_id=booking_id,
+            facts = HoldFacts(
+                restaurant_id=None if hold_index is None else hold_index.restaurant_id,
                 hold=hold,
-                idempotency_key=command.idempotency_key,
-                floor=floor,
-                stamp=Stamp(now, command.command_id, command.actor_id),
-                **automation,
             )
-            return outcome
-
-        try:
-            outcome = self._run(act)
-        except PolicyDriftError as err:
-            if err.recorded:
-                self.telemetry.emit(
-                    "policy_drift.detected",
-                    level=logging.WARNING,
-                    kind=err.kind,
-                    restaurant_id=restaurant_id,
-                    booking_id=booking_id,
-                    hold_id=command.hold_id,
-                    details=err.details,
+            try:
+                return confirm_hold(
+                    day,
+                    ConfirmRequest(
+                        restaurant_id=restaurant_id,
+                        booking_id=booking_id,
+                        hold_id=command.hold_id,
+                        idempotency_key=command.idempotency_key,
+                    ),
+                    facts,
+                    floor=floor,
+                    stamp=Stamp(now, command.command_id, command.actor_id),
+                    automation=automation,
                 )
-            raise
+            except HoldError as err:
+                if err.code is ErrorCode.HOLD_RESTAURANT_MISMATCH and hold_index is not None:
+                    self._tenant_mismatch(
+                        command.hold_id,
+                        hold_index.restaurant_id,
+                        restaurant_id,
+                        operation="confirm_hold",
+                    )
+                raise
+
+        outcome = self._run(act)
+        if isinstance(outcome, DriftRejected):
+            err = outcome.error
+            self.telemetry.emit(
+                "policy_drift.detected",
+                level=logging.WARNING,
+                kind=err.kind,
+                restaurant_id=restaurant_id,
+                booking_id=booking_id,
+                hold_id=command.hold_id,
+                details=err.details,
+            )
+            raise err
         return self._assignment_result(restaurant_id, outcome)
 
     # --- automated path ---
@@ -751,13 +739,14 @@ class AssignmentService(Application[UUID]):
                         actor_id=command.actor_id,
                         actor_role=command.actor_role,
                     ),
-                    attempt=attempts,
-                    automated=True,
-                    first_drift_in_run=first_drift is None,
-                    recovered_drift=None
-                    if first_drift is None
-                    else DriftRecovery(
-                        kind=first_drift.kind, attempt=attempts, stale_hold_id=stale_hold_id
+                    AutomationContext(
+                        attempt=attempts,
+                        first_drift_in_run=first_drift is None,
+                        recovered_drift=None
+                        if first_drift is None
+                        else DriftRecovery(
+                            kind=first_drift.kind, attempt=attempts, stale_hold_id=stale_hold_id
+                        ),
                     ),
                 )
             except PolicyDriftError as drift:
@@ -1021,12 +1010,7 @@ class AssignmentService(Application[UUID]):
             work = _UnitOfWork(self)
             now = self.clock.now()
             try:
-                try:
-                    result = act(work, now)
-                except PolicyDriftError as err:
-                    if err.recorded:
-                        self._save(work)
-                    raise
+                result = act(work, now)
                 self._save(work)
                 return result
             except IntegrityError:
@@ -1226,7 +1210,7 @@ class AssignmentService(Application[UUID]):
         self,
         restaurant_id: str,
         booking_id: str,
-        members: tuple[DomainMember, ...],
+        members: tuple[SeatedTable, ...],
         window: Window,
         merge_group_id: str | None,
     ) -> list[Member]:
@@ -1265,7 +1249,7 @@ class AssignmentService(Application[UUID]):
     @staticmethod
     def _members_of(
         booking_id: str,
-        members: tuple[DomainMember, ...],
+        members: tuple[SeatedTable, ...],
         assignment_ids: Mapping[str, str],
         window: Window,
         merge_group_id: str | None,

@@ -385,8 +385,6 @@ class PolicyDriftError(SeatLedgerError):
     ) -> None:
         super().__init__(ErrorCode.POLICY_DRIFT, message, details={"kind": kind, **(details or {})})
         self.kind: DriftKind = kind
-        #: True once the rejection was recorded as an event that the caller must save.
-        self.recorded = False
 
 
 class PolicyRequoteFailedError(SeatLedgerError):

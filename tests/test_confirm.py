@@ -23,10 +23,13 @@ from seatledger.domain.errors import ErrorCode, HoldError
 from seatledger.domain.layout import FloorView, Table, edge
 from seatledger.domain.policy import VenuePolicy, block_window
 from seatledger.domain.service_day import (
+    ConfirmRequest,
     HoldConfirmed,
+    HoldFacts,
     HoldState,
     PolicyDriftDetected,
     ServiceDay,
+    confirm_hold,
 )
 from tests.support import (
     DAY,
@@ -367,7 +370,13 @@ def _hand_built_hold(
 
 def _confirm_error(day: ServiceDay, view: FloorView, stamp: Stamp, held: HoldState) -> HoldError:
     with pytest.raises(HoldError) as caught:
-        day.confirm_hold(booking_id="b1", hold=held, idempotency_key=None, floor=view, stamp=stamp)
+        confirm_hold(
+            day,
+            ConfirmRequest(restaurant_id="r1", booking_id="b1", hold_id=held.hold_id),
+            HoldFacts(restaurant_id="r1", hold=held),
+            floor=view,
+            stamp=stamp,
+        )
     assert day.pending_events == ()  # a rejected confirm triggers nothing
     return caught.value
 

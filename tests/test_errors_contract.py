@@ -141,7 +141,6 @@ def test_policy_drift_error_carries_its_kind() -> None:
     err = PolicyDriftError("zone", "moved", details={"tables": {"M1": {}}})
     assert (err.kind, err.code, err.details["kind"]) == ("zone", ErrorCode.POLICY_DRIFT, "zone")
     assert isinstance(err, SeatLedgerError)
-    assert err.recorded is False
 
 
 # --- errors raised through the service have the whole shape -----------------------------------
