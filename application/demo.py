@@ -63,11 +63,11 @@ from seatledger.application.commands import (
     UnassignTables,
     UnlinkTables,
 )
+from seatledger.application.errors import InfrastructureError
 from seatledger.application.results import AssignmentResult, AutoAssignResult, BookingView, DayView
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.domain.errors import (
-    InfrastructureError,
     PolicyDriftError,
     PolicyRequoteFailedError,
     SeatLedgerError,

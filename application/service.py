@@ -51,6 +51,11 @@ from seatledger.application.commands import (
     UnassignTables,
     UnlinkTables,
 )
+from seatledger.application.errors import (
+    ConcurrencyConflictError,
+    InfrastructureCode,
+    InfrastructureError,
+)
 from seatledger.application.mapper import PydanticMapper
 from seatledger.application.read_models import open_read_models, projection_runners
 from seatledger.application.results import (
@@ -73,10 +78,8 @@ from seatledger.domain.aggregate import Aggregate, Stamp
 from seatledger.domain.directory import BookingIndex, HoldIndex, booking_index_id, hold_index_id
 from seatledger.domain.errors import (
     AlreadyExistsError,
-    ConcurrencyConflictError,
     ErrorCode,
     HoldError,
-    InfrastructureError,
     InvalidInputError,
     NotFoundError,
     PolicyDriftError,
@@ -158,7 +161,7 @@ def _guarded(service: AssignmentService, operation: str, call: Callable[[], R]) 
             "storage.failed", level=logging.ERROR, operation=operation, error=repr(exc)
         )
         raise InfrastructureError(
-            ErrorCode.STORAGE_UNAVAILABLE,
+            InfrastructureCode.STORAGE_UNAVAILABLE,
             f"{operation} failed in the event store: {type(exc).__name__}",
             details={"operation": operation, "error": str(exc)},
         ) from exc
@@ -168,7 +171,7 @@ def _guarded(service: AssignmentService, operation: str, call: Callable[[], R]) 
             "command.failed", level=logging.ERROR, operation=operation, error=repr(exc)
         )
         raise InfrastructureError(
-            ErrorCode.INTERNAL_ERROR,
+            InfrastructureCode.INTERNAL_ERROR,
             f"{operation} failed unexpectedly: {type(exc).__name__}",
             details={"operation": operation, "error": str(exc)},
         ) from exc
@@ -259,7 +262,7 @@ class AssignmentService(Application[UUID]):
             # a store that cannot be opened is reported once, here, as a typed error
             store = _store_description(self.settings)
             raise InfrastructureError(
-                ErrorCode.STORAGE_UNAVAILABLE,
+                InfrastructureCode.STORAGE_UNAVAILABLE,
                 f"cannot open the event store ({store}): {type(exc).__name__}",
                 details={
                     "operation": "open",

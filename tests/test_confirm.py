@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from seatledger.application.commands import ChangePolicy, CreateRestaurant, DefineTable, ReleaseHold
+from seatledger.application.errors import http_status
 from seatledger.application.results import HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.aggregate import Stamp
@@ -200,7 +201,7 @@ def test_4_before_6_and_8_another_restaurants_hold_for_another_booking(s: Scenar
     s.when(confirm("b1", theirs.hold_id))
     err = s.then_error(ErrorCode.HOLD_RESTAURANT_MISMATCH)
     assert err.details == {"hold_id": theirs.hold_id, "restaurant_id": "r1"}
-    assert err.http_status == 403
+    assert http_status(err) == 403
 
 
 def test_6_before_8_another_bookings_expired_hold(s: Scenario) -> None:
@@ -291,7 +292,7 @@ def test_a_recorded_hold_without_snapshot_is_hold_metadata_incomplete(s: Scenari
     missing = ["policy_version", "zone_ids", "adjacency", "table_facts", "adjacency_required"]
     s.when(confirm("b1", "v1-hold"))
     err = s.then_error(ErrorCode.HOLD_METADATA_INCOMPLETE, hold_id="v1-hold", missing=missing)
-    assert err.http_status == 409
+    assert http_status(err) == 409
     # 5 before 6: for another booking it is still the metadata that is reported
     s.when(confirm("b2", "v1-hold")).then_error(ErrorCode.HOLD_METADATA_INCOMPLETE)
     # the hold can still be released, and then blocks nothing
