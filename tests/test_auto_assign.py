@@ -230,7 +230,8 @@ def test_drift_after_a_quote_is_recovered_by_requoting(s: Scenario, sink: Record
 def drift_on_every_requote(service: AssignmentService, monkeypatch: pytest.MonkeyPatch) -> None:
     """A manager keeps editing the policy while the planner re-quotes (a concurrent writer,
     simulated by changing the policy right after each re-quote)."""
-    original: Callable[..., Any] = service._quote
+    process = service._auto_assign
+    original: Callable[..., Any] = process.quote_step
     buffers = iter(range(20, 60))
 
     def requote_then_change(*args: Any, **kwargs: Any) -> Any:

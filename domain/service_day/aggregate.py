@@ -522,6 +522,31 @@ class ServiceDay(Aggregate):
 
     # --- commands: assignments ---
 
+    def replay_confirm(
+        self,
+        *,
+        booking_id: str,
+        command_id: str,
+        idempotency_key: str | None,
+        hold: HoldState | None,
+        floor: FloorView,
+    ) -> Outcome | None:
+        """Confirm check 1 (the whole order is :func:`.confirm.confirm_hold`): the original
+        result of an identical earlier confirm, even if the hold is gone;
+        ``IDEMPOTENCY_MISMATCH`` if the key confirmed other tables."""
+        replay = self._command_replay(command_id, booking_id)
+        if replay is not None:
+            return replay
+        booking = self.booking(booking_id)
+        if hold is None:
+            if idempotency_key is None:
+                return None  # no key to look up without the hold's table set
+            return self._idempotent_replay(booking, idempotency_key, False, None)
+        key, derived = self._key(
+            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
+        )
+        return self._idempotent_replay(booking, key, derived, hold.tables)
+
     def reject_for_drift(
         self,
         *,
@@ -557,7 +582,7 @@ class ServiceDay(Aggregate):
         recovered_drift: DriftRecovery | None,
     ) -> Outcome:
         """Confirm check 10 (allocation) for a hold that passed checks 1-9 (see
-        :func:`~seatledger.domain.service_day.confirm.confirm_hold`), then the confirmation."""
+        :func:`.confirm.confirm_hold`), then the confirmation."""
         booking = self.booking(booking_id)
         assert hold.policy_version is not None and hold.adjacency_required is not None
         key, derived = self._key(idempotency_key, booking, hold.tables, hold.policy_version)
@@ -590,30 +615,6 @@ class ServiceDay(Aggregate):
             recovered_drift=recovered_drift,
         )
         return Outcome(booking=self.bookings[booking_id], change=change)
-
-    def replay_confirm(
-        self,
-        *,
-        booking_id: str,
-        command_id: str,
-        idempotency_key: str | None,
-        hold: HoldState | None,
-        floor: FloorView,
-    ) -> Outcome | None:
-        """Confirm check 1: the original result of an identical earlier confirm, even if
-        the hold is gone; ``IDEMPOTENCY_MISMATCH`` if the key confirmed other tables."""
-        replay = self._command_replay(command_id, booking_id)
-        if replay is not None:
-            return replay
-        booking = self.booking(booking_id)
-        if hold is None:
-            if idempotency_key is None:
-                return None  # no key to look up without the hold's table set
-            return self._idempotent_replay(booking, idempotency_key, False, None)
-        key, derived = self._key(
-            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
-        )
-        return self._idempotent_replay(booking, key, derived, hold.tables)
 
     def assign_tables(
         self,
