@@ -20,11 +20,13 @@ from seatledger.application.errors import http_status
 from seatledger.application.results import HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.aggregate import Stamp
-from seatledger.domain.errors import ErrorCode, HoldError
+from seatledger.domain.errors import ErrorCode, HoldError, SeatLedgerError
 from seatledger.domain.layout import FloorView, Table, edge
 from seatledger.domain.policy import VenuePolicy, block_window
 from seatledger.domain.service_day import (
+    AutomationContext,
     ConfirmRequest,
+    DriftRejected,
     HoldConfirmed,
     HoldFacts,
     HoldState,
@@ -417,3 +419,54 @@ def test_aggregate_control_a_complete_hand_built_hold_reaches_the_expiry_check()
     assert err.code == ErrorCode.HOLD_EXPIRED
     assert err.details["now"] == "2026-11-24T17:00:10Z"
     assert datetime(2026, 11, 24, 17, 0, 10, tzinfo=UTC) == stamp.now
+
+
+def test_aggregate_checks_two_to_four_run_in_order_on_the_directory_facts() -> None:
+    day, view, stamp = _day_with_bookings()
+    held = _hand_built_hold(view)
+    mine = ConfirmRequest(restaurant_id="r1", booking_id="b1", hold_id=held.hold_id)
+    nowhere = HoldFacts(restaurant_id=None, hold=None)
+    elsewhere = HoldFacts(restaurant_id="r2", hold=None)
+
+    def rejected(
+        on: ServiceDay | None, found: HoldFacts, request: ConfirmRequest = mine
+    ) -> SeatLedgerError:
+        with pytest.raises(SeatLedgerError) as caught:
+            confirm_hold(on, request, found, floor=view, stamp=stamp)
+        return caught.value
+
+    # 2 before 3: no such hold anywhere, and no such booking
+    assert rejected(None, nowhere).code == ErrorCode.HOLD_NOT_FOUND
+    # 3 before 4: another restaurant's hold, and no such booking (no day, or not in the day)
+    assert rejected(None, elsewhere).code == ErrorCode.BOOKING_NOT_FOUND
+    unknown = ConfirmRequest(restaurant_id="r1", booking_id="b9", hold_id=held.hold_id)
+    assert rejected(day, elsewhere, unknown).code == ErrorCode.BOOKING_NOT_FOUND
+    # 4: the other tenant is never named to the caller
+    mismatch = rejected(day, elsewhere)
+    assert mismatch.code == ErrorCode.HOLD_RESTAURANT_MISMATCH
+    assert mismatch.details == {"hold_id": held.hold_id, "restaurant_id": "r1"}
+    assert day.pending_events == ()
+
+
+def test_aggregate_drift_is_an_outcome_with_its_record_pending() -> None:
+    day, view, stamp = _day_with_bookings()
+    stale = _hand_built_hold(view, update={"policy_version": "an older policy"})
+    request = ConfirmRequest(restaurant_id="r1", booking_id="b1", hold_id=stale.hold_id)
+    found = HoldFacts(restaurant_id="r1", hold=stale)
+
+    decided = confirm_hold(day, request, found, floor=view, stamp=stamp)
+    assert isinstance(decided, DriftRejected)  # returned, not raised: the caller saves first
+    assert (decided.error.code, decided.error.kind) == (ErrorCode.POLICY_DRIFT, "policy")
+    (recorded,) = day.pending_events
+    assert isinstance(recorded, PolicyDriftDetected)
+    assert (recorded.attempt, recorded.automated, recorded.first_in_run) == (1, False, True)
+
+    automated = AutomationContext(attempt=2, first_drift_in_run=False)
+    again = Stamp(stamp.now, "run:confirm:2", "planner")
+    assert isinstance(
+        confirm_hold(day, request, found, floor=view, stamp=again, automation=automated),
+        DriftRejected,
+    )
+    second = day.pending_events[-1]
+    assert isinstance(second, PolicyDriftDetected)
+    assert (second.attempt, second.automated, second.first_in_run) == (2, True, False)
