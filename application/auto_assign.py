@@ -91,7 +91,7 @@ class Progress:
 
 
 class AutoAssignProcess:
-    """Runs auto-assign commands."""
+    """Runs auto-assign commands, step by step."""
 
     def __init__(
         self,
@@ -113,6 +113,8 @@ class AutoAssignProcess:
         self._clock = clock
 
     def run(self, command: AutoAssign) -> AutoAssignResult:
+        """A finished run's original result; the booking's tables if it has some; else
+        quote (unless a live quote's hold is waiting), confirm, and on drift try again."""
         run = self._plan(command)
         day = self._store.reads().booking_day(command.restaurant_id, command.booking_id)
         booking = day.booking(command.booking_id)
