@@ -4,6 +4,7 @@ One method per command, each taking a pydantic command (or a mapping validated i
 returning a pydantic result; one per query. Each is a short delegation to a named part:
 
 * :mod:`.boundary` — validation, error translation, rejection telemetry (``command_api``);
+  the infrastructure codes and HTTP statuses are :mod:`.errors`;
 * :mod:`.unit_of_work` — loading, the directory, one stamp per attempt, saving, retries;
 * :mod:`.handlers` — what each command does inside its unit of work;
 * :mod:`.read_your_writes` — assignment results with members read back from the read model;
@@ -325,8 +326,7 @@ class AssignmentService(Application[UUID]):
 
     def catch_up_projections(self) -> int:
         """Bring every read model up to date now (tests, tools); returns events applied."""
-        assert self._read_side is not None
-        return self._read_side.catch_up()
+        return sum(runner.catch_up() for runner in self.projection_runners)
 
     def load_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:
         """The service day aggregate itself (read-only use: audits, tests, projections)."""

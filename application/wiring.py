@@ -79,7 +79,11 @@ class ReadSide:
     ) -> None:
         self.read_models: ReadModelDB = open_read_models(settings)
         if settings.migrate_on_start:
-            migrate(self.read_models)
+            try:
+                migrate(self.read_models)
+            except BaseException:
+                self.read_models.close()  # the service is not built: nobody else will
+                raise
         self.event_source = EventSource(recorder, mapper)
         self.projection_runners: list[PageRunner] = projection_runners(
             self.read_models, self.event_source, telemetry, settings
@@ -101,10 +105,6 @@ class ReadSide:
         """After a save: in-process projections catch up at once (read-your-writes)."""
         if self._background is not None:
             self._background.catch_up({r.notification.topic for r in recordings})
-
-    def catch_up(self) -> int:
-        """Bring every read model up to date now; returns the events applied."""
-        return sum(runner.catch_up() for runner in self.projection_runners)
 
     def close(self) -> None:
         background, self._background = self._background, None
