@@ -1,7 +1,8 @@
 """seatledger's public API: ``from seatledger.application import AssignmentService, ...``.
 
 Everything an embedding application needs is re-exported here: the service, its settings
-and clock, the commands, the results, the errors and the layout values commands carry.
+and clock, the commands, the results, the errors (with ``http_status(err)`` for a web layer)
+and the layout values commands carry.
 Names load on first use (PEP 562), so importing a submodule (the pytest plugin, say) does
 not pull in the event store and its drivers.
 """
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         UnassignTables,
         UnlinkTables,
     )
+    from seatledger.application.errors import InfrastructureCode, http_status
     from seatledger.application.results import (
         AssignmentResult,
         AutoAssignResult,
@@ -106,6 +108,7 @@ _EXPORTS: dict[str, str] = {
         "seatledger.application.results",
     ),
     "AssignmentService": "seatledger.application.service",
+    **dict.fromkeys(("InfrastructureCode", "http_status"), "seatledger.application.errors"),
     "Settings": "seatledger.application.settings",
     **dict.fromkeys(
         ("JsonFormatter", "RecordingSink", "Telemetry"), "seatledger.application.telemetry"
@@ -144,6 +147,7 @@ __all__ = [
     "ExtendResult",
     "FallbackService",
     "HoldView",
+    "InfrastructureCode",
     "JsonFormatter",
     "LinkTables",
     "ManualClock",
@@ -171,6 +175,7 @@ __all__ = [
     "VenuePolicy",
     "Window",
     "Zone",
+    "http_status",
 ]
 
 

@@ -150,6 +150,27 @@ class DayView(Result):
     bookings: list[BookingView]
     holds: list[HoldView]
 
+    @classmethod
+    def of(
+        cls, restaurant_id: str, service_date: date, day: ServiceDay | None, now: datetime
+    ) -> DayView:
+        """The day's bookings and holds (a day nothing was registered on: empty, version 0)."""
+        if day is None:
+            return cls(
+                restaurant_id=restaurant_id,
+                service_date=service_date,
+                version=0,
+                bookings=[],
+                holds=[],
+            )
+        return cls(
+            restaurant_id=restaurant_id,
+            service_date=service_date,
+            version=day.version,
+            bookings=[BookingView.of(day, day.bookings[b]) for b in sorted(day.bookings)],
+            holds=[HoldView.of(day, day.holds[h], now) for h in sorted(day.holds)],
+        )
+
 
 class RestaurantView(Result):
     restaurant_id: str

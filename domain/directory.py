@@ -13,6 +13,7 @@ from typing import ClassVar
 from uuid import UUID
 
 from seatledger.domain.aggregate import Aggregate, CreationEvent, DomainEvent, Stamp
+from seatledger.domain.errors import ErrorCode, HoldError
 from seatledger.domain.values import derive_id
 
 
@@ -22,6 +23,16 @@ def booking_index_id(restaurant_id: str, booking_id: str) -> UUID:
 
 def hold_index_id(hold_id: str) -> UUID:
     return derive_id("hold-index", hold_id)
+
+
+def hold_restaurant_mismatch(hold_id: str, restaurant_id: str) -> HoldError:
+    """A hold filed under another restaurant than the caller's. The details name the caller's
+    restaurant only: the other tenant's id is never returned (the application logs it)."""
+    return HoldError(
+        ErrorCode.HOLD_RESTAURANT_MISMATCH,
+        f"hold {hold_id} does not belong to restaurant {restaurant_id}",
+        details={"hold_id": hold_id, "restaurant_id": restaurant_id},
+    )
 
 
 class BookingFiled(CreationEvent):

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from seatledger.application.commands import CancelBooking, CompleteBooking, MarkNoShow
+from seatledger.application.errors import http_status
 from seatledger.application.results import AssignmentResult, HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.errors import ErrorCode
@@ -202,7 +203,7 @@ def test_assignment_conflict_names_booking_tables_and_window(s: Scenario) -> Non
         "window": {"start": "2026-11-24T19:30:00Z", "end": "2026-11-24T20:35:00Z"},
     }
     assert "b1" in err.message and "M1" in err.message
-    assert err.http_status == 409
+    assert http_status(err) == 409
 
 
 def test_touching_windows_share_a_table(s: Scenario) -> None:

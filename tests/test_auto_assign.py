@@ -229,7 +229,8 @@ def test_drift_after_a_quote_is_recovered_by_requoting(s: Scenario, sink: Record
 def drift_on_every_requote(service: AssignmentService, monkeypatch: pytest.MonkeyPatch) -> None:
     """A manager keeps editing the policy while the planner re-quotes (a concurrent writer,
     simulated by changing the policy right after each re-quote)."""
-    original: Callable[..., Any] = service._quote
+    process = service._auto_assign
+    original: Callable[..., Any] = process.quote_step
     buffers = iter(range(20, 60))
 
     def requote_then_change(*args: Any, **kwargs: Any) -> Any:
@@ -237,7 +238,7 @@ def drift_on_every_requote(service: AssignmentService, monkeypatch: pytest.Monke
         service.change_policy(drift_policy(next(buffers)))
         return result
 
-    monkeypatch.setattr(service, "_quote", requote_then_change)
+    monkeypatch.setattr(process, "quote_step", requote_then_change)
 
 
 def test_drift_on_every_attempt_exhausts_and_leaves_nothing_behind(
@@ -355,6 +356,20 @@ def test_resending_a_recovered_auto_assign_reports_the_recovery(s: Scenario) -> 
     again = s.result
     assert (again.attempts, again.drift_recovered, again.drift_kind) == (2, True, "policy")
     assert again.assignment.table_ids == first.assignment.table_ids  # type: ignore[union-attr]
+
+
+def test_a_run_is_found_by_its_own_id_not_by_an_id_that_extends_it(s: Scenario) -> None:
+    """A replayed run is found through its steps' ids, not by parsing the ids of the day's
+    commands: a run whose id starts with another run's id is no replay of it."""
+    s.given(booking("b1", 2), booking("b2", 2))
+    longer = s.service.auto_assign(auto("b1", command_id="seat:confirm:1"))
+    s.when(auto("b2", command_id="seat"))
+    s.then_events(HoldPlaced, HoldConfirmed)
+    shorter = s.result
+    assert (shorter.outcome, shorter.attempts, shorter.booking_id) == ("assigned", 1, "b2")
+    assert shorter.assignment is not None and not shorter.assignment.replayed
+    assert longer.assignment is not None
+    assert set(shorter.assignment.table_ids).isdisjoint(longer.assignment.table_ids)
 
 
 def test_a_no_op_result_still_carries_the_bookings_members(s: Scenario) -> None:

@@ -31,11 +31,12 @@ from seatledger.application.commands import (
     PlaceHold,
     RegisterBooking,
 )
+from seatledger.application.errors import InfrastructureCode
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
 from seatledger.domain.directory import BookingFiled, hold_index_id
-from seatledger.domain.errors import ErrorCode, SeatLedgerError
+from seatledger.domain.errors import SeatLedgerError
 from seatledger.domain.layout import Table, Zone
 from seatledger.domain.service_day import BookingRegistered, day_id, derive_hold_id
 from seatledger.domain.values import Window
@@ -330,7 +331,7 @@ def test_exhausted_retries_are_a_concurrency_conflict_and_write_nothing(
 
         with pytest.raises(SeatLedgerError) as caught:
             service.place_hold(command)
-        assert caught.value.code == ErrorCode.CONCURRENCY_CONFLICT
+        assert caught.value.code == InfrastructureCode.CONCURRENCY_CONFLICT
         assert caught.value.details["attempts"] == 1
 
         # only the other writer's events were stored: no hold, no directory entry for it

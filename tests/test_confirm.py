@@ -16,17 +16,23 @@ from typing import Any
 import pytest
 
 from seatledger.application.commands import ChangePolicy, CreateRestaurant, DefineTable, ReleaseHold
+from seatledger.application.errors import http_status
 from seatledger.application.results import HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.aggregate import Stamp
-from seatledger.domain.errors import ErrorCode, HoldError
+from seatledger.domain.errors import ErrorCode, HoldError, SeatLedgerError
 from seatledger.domain.layout import FloorView, Table, edge
 from seatledger.domain.policy import VenuePolicy, block_window
 from seatledger.domain.service_day import (
+    AutomationContext,
+    ConfirmRequest,
+    DriftRejected,
     HoldConfirmed,
+    HoldFacts,
     HoldState,
     PolicyDriftDetected,
     ServiceDay,
+    confirm_hold,
 )
 from tests.support import (
     DAY,
@@ -197,7 +203,7 @@ def test_4_before_6_and_8_another_restaurants_hold_for_another_booking(s: Scenar
     s.when(confirm("b1", theirs.hold_id))
     err = s.then_error(ErrorCode.HOLD_RESTAURANT_MISMATCH)
     assert err.details == {"hold_id": theirs.hold_id, "restaurant_id": "r1"}
-    assert err.http_status == 403
+    assert http_status(err) == 403
 
 
 def test_6_before_8_another_bookings_expired_hold(s: Scenario) -> None:
@@ -288,7 +294,7 @@ def test_a_recorded_hold_without_snapshot_is_hold_metadata_incomplete(s: Scenari
     missing = ["policy_version", "zone_ids", "adjacency", "table_facts", "adjacency_required"]
     s.when(confirm("b1", "v1-hold"))
     err = s.then_error(ErrorCode.HOLD_METADATA_INCOMPLETE, hold_id="v1-hold", missing=missing)
-    assert err.http_status == 409
+    assert http_status(err) == 409
     # 5 before 6: for another booking it is still the metadata that is reported
     s.when(confirm("b2", "v1-hold")).then_error(ErrorCode.HOLD_METADATA_INCOMPLETE)
     # the hold can still be released, and then blocks nothing
@@ -367,7 +373,13 @@ def _hand_built_hold(
 
 def _confirm_error(day: ServiceDay, view: FloorView, stamp: Stamp, held: HoldState) -> HoldError:
     with pytest.raises(HoldError) as caught:
-        day.confirm_hold(booking_id="b1", hold=held, idempotency_key=None, floor=view, stamp=stamp)
+        confirm_hold(
+            day,
+            ConfirmRequest(restaurant_id="r1", booking_id="b1", hold_id=held.hold_id),
+            HoldFacts(restaurant_id="r1", hold=held),
+            floor=view,
+            stamp=stamp,
+        )
     assert day.pending_events == ()  # a rejected confirm triggers nothing
     return caught.value
 
@@ -407,3 +419,54 @@ def test_aggregate_control_a_complete_hand_built_hold_reaches_the_expiry_check()
     assert err.code == ErrorCode.HOLD_EXPIRED
     assert err.details["now"] == "2026-11-24T17:00:10Z"
     assert datetime(2026, 11, 24, 17, 0, 10, tzinfo=UTC) == stamp.now
+
+
+def test_aggregate_checks_two_to_four_run_in_order_on_the_directory_facts() -> None:
+    day, view, stamp = _day_with_bookings()
+    held = _hand_built_hold(view)
+    mine = ConfirmRequest(restaurant_id="r1", booking_id="b1", hold_id=held.hold_id)
+    nowhere = HoldFacts(restaurant_id=None, hold=None)
+    elsewhere = HoldFacts(restaurant_id="r2", hold=None)
+
+    def rejected(
+        on: ServiceDay | None, found: HoldFacts, request: ConfirmRequest = mine
+    ) -> SeatLedgerError:
+        with pytest.raises(SeatLedgerError) as caught:
+            confirm_hold(on, request, found, floor=view, stamp=stamp)
+        return caught.value
+
+    # 2 before 3: no such hold anywhere, and no such booking
+    assert rejected(None, nowhere).code == ErrorCode.HOLD_NOT_FOUND
+    # 3 before 4: another restaurant's hold, and no such booking (no day, or not in the day)
+    assert rejected(None, elsewhere).code == ErrorCode.BOOKING_NOT_FOUND
+    unknown = ConfirmRequest(restaurant_id="r1", booking_id="b9", hold_id=held.hold_id)
+    assert rejected(day, elsewhere, unknown).code == ErrorCode.BOOKING_NOT_FOUND
+    # 4: the other tenant is never named to the caller
+    mismatch = rejected(day, elsewhere)
+    assert mismatch.code == ErrorCode.HOLD_RESTAURANT_MISMATCH
+    assert mismatch.details == {"hold_id": held.hold_id, "restaurant_id": "r1"}
+    assert day.pending_events == ()
+
+
+def test_aggregate_drift_is_an_outcome_with_its_record_pending() -> None:
+    day, view, stamp = _day_with_bookings()
+    stale = _hand_built_hold(view, update={"policy_version": "an older policy"})
+    request = ConfirmRequest(restaurant_id="r1", booking_id="b1", hold_id=stale.hold_id)
+    found = HoldFacts(restaurant_id="r1", hold=stale)
+
+    decided = confirm_hold(day, request, found, floor=view, stamp=stamp)
+    assert isinstance(decided, DriftRejected)  # returned, not raised: the caller saves first
+    assert (decided.error.code, decided.error.kind) == (ErrorCode.POLICY_DRIFT, "policy")
+    (recorded,) = day.pending_events
+    assert isinstance(recorded, PolicyDriftDetected)
+    assert (recorded.attempt, recorded.automated, recorded.first_in_run) == (1, False, True)
+
+    automated = AutomationContext(attempt=2, first_drift_in_run=False)
+    again = Stamp(stamp.now, "run:confirm:2", "planner")
+    assert isinstance(
+        confirm_hold(day, request, found, floor=view, stamp=again, automation=automated),
+        DriftRejected,
+    )
+    second = day.pending_events[-1]
+    assert isinstance(second, PolicyDriftDetected)
+    assert (second.attempt, second.automated, second.first_in_run) == (2, True, False)

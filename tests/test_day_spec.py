@@ -23,6 +23,7 @@ from seatledger.domain.errors import ErrorCode, NotFoundError, PolicyDriftError
 from seatledger.domain.layout import FloorView
 from seatledger.domain.service_day import (
     BookingRegistered,
+    DriftRejected,
     HoldPlaced,
     PolicyDriftDetected,
     ServiceDay,
@@ -67,9 +68,7 @@ def test_a_recorded_rejection_is_kept() -> None:
             details={},
             attempt=1,
         )
-        error = PolicyDriftError("policy", "stale")
-        error.recorded = True
-        raise error
+        return DriftRejected(error=PolicyDriftError("policy", "stale"))
 
     spec = DaySpec().given(registered("b1")).when(drift)
     spec.then_error(ErrorCode.POLICY_DRIFT, recorded=(PolicyDriftDetected,))

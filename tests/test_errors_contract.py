@@ -13,12 +13,23 @@ from typing import Any
 
 import pytest
 
+from seatledger.application import errors as application_errors
 from seatledger.application.commands import (
     AssignTables,
     ConfirmHold,
     PlaceHold,
     RegisterBooking,
 )
+from seatledger.application.errors import (
+    ALL_CODES,
+    INFRASTRUCTURE_SPECS,
+    ConcurrencyConflictError,
+    InfrastructureCode,
+    InfrastructureError,
+    code_spec,
+    http_status,
+)
+from seatledger.application.errors import HTTP_STATUS as APPLICATION_HTTP_STATUS
 from seatledger.application.service import AssignmentService
 from seatledger.application.testing import Scenario, ScenarioError
 from seatledger.domain import errors as errors_module
@@ -41,6 +52,7 @@ DOMAIN_MD = TESTS.parent / "docs" / "domain.md"
 # --- the code table ---------------------------------------------------------------------------
 
 #: The HTTP status of every code is part of the contract: a change here is a breaking change.
+#: (The statuses live at the API boundary, application/errors.py, not in the domain.)
 HTTP_STATUS: dict[str, int] = {
     "INVALID_INPUT": 422,
     "RESTAURANT_NOT_FOUND": 404,
@@ -83,32 +95,44 @@ HTTP_STATUS: dict[str, int] = {
 
 def test_every_code_has_a_spec() -> None:
     assert set(CODE_SPECS) == set(ErrorCode)
-    for code, spec in CODE_SPECS.items():
+    assert set(INFRASTRUCTURE_SPECS) == set(InfrastructureCode)
+    assert set(ErrorCode).isdisjoint(set(InfrastructureCode))
+    for code in ALL_CODES:
+        spec = code_spec(code)
         assert spec.meaning.strip(), code
         assert spec.hint.strip(), code
-        assert 400 <= spec.http_status < 600, code
+        assert 400 <= http_status(code) < 600, code
 
 
 def test_codes_are_their_own_names() -> None:
-    for code in ErrorCode:
+    for code in ALL_CODES:
         assert code.value == code.name
         assert str(code) == code.name
 
 
 def test_http_statuses_are_stable() -> None:
-    assert {code.value: spec.http_status for code, spec in CODE_SPECS.items()} == HTTP_STATUS
+    assert {str(code): http_status(code) for code in ALL_CODES} == HTTP_STATUS
+    assert dict(APPLICATION_HTTP_STATUS) == HTTP_STATUS
 
 
 FAMILIES = [
     cls
-    for cls in vars(errors_module).values()
+    for module in (errors_module, application_errors)
+    for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, SeatLedgerError) and cls is not SeatLedgerError
 ]
 
 
 def test_every_code_belongs_to_exactly_one_family() -> None:
-    owners = {code: [cls.__name__ for cls in FAMILIES if code in cls.codes] for code in ErrorCode}
+    owners = {code: [cls.__name__ for cls in FAMILIES if code in cls.codes] for code in ALL_CODES}
     assert {code: names for code, names in owners.items() if len(names) != 1} == {}
+
+
+def test_the_domain_knows_no_infrastructure_code_and_no_http_status() -> None:
+    source = Path(errors_module.__file__).read_text(encoding="utf-8")
+    for code in InfrastructureCode:
+        assert code.value not in source
+    assert "http_status" not in source
 
 
 def test_a_family_refuses_a_foreign_code() -> None:
@@ -116,24 +140,43 @@ def test_a_family_refuses_a_foreign_code() -> None:
         HoldError(ErrorCode.TABLE_NOT_FOUND, "wrong family")
     with pytest.raises(ValueError, match="cannot carry"):
         NotFoundError(ErrorCode.HOLD_EXPIRED, "wrong family")
+    with pytest.raises(ValueError, match="cannot carry"):
+        InfrastructureError(InfrastructureCode.CONCURRENCY_CONFLICT, "wrong family")
 
 
-@pytest.mark.parametrize("code", list(ErrorCode), ids=str)
-def test_every_error_has_code_message_details_and_hint(code: ErrorCode) -> None:
-    err = SeatLedgerError(code, f"something about {code}", details={"x": 1})
+def _error_of(
+    code: ErrorCode | InfrastructureCode, message: str, details: dict[str, Any] | None = None
+) -> SeatLedgerError:
+    """An error carrying ``code``, built through the family that owns it."""
+    if code is InfrastructureCode.CONCURRENCY_CONFLICT:
+        return ConcurrencyConflictError(message, details=details)
+    if isinstance(code, InfrastructureCode):
+        return InfrastructureError(code, message, details=details)
+    return SeatLedgerError(code, message, details=details)
+
+
+@pytest.mark.parametrize("code", list(ALL_CODES), ids=str)
+def test_every_error_has_code_message_details_and_hint(
+    code: ErrorCode | InfrastructureCode,
+) -> None:
+    err = _error_of(code, f"something about {code}", {"x": 1})
     assert err.code is code
     assert err.message == f"something about {code}"
     assert err.details == {"x": 1}
-    assert err.hint == CODE_SPECS[code].hint  # the default hint
-    assert err.http_status == HTTP_STATUS[code.value]
+    assert err.hint == code_spec(code).hint  # the default hint
+    assert http_status(err) == HTTP_STATUS[code.value]
     assert err.to_dict() == {
         "code": code.value,
         "message": f"something about {code}",
         "details": {"x": 1},
-        "hint": CODE_SPECS[code].hint,
+        "hint": code_spec(code).hint,
     }
     assert str(err) == f"[{code}] something about {code}"
-    assert SeatLedgerError(code, "no details").details == {}
+    assert _error_of(code, "no details").details == {}
+
+
+@pytest.mark.parametrize("code", list(ErrorCode), ids=str)
+def test_a_hint_can_be_given(code: ErrorCode) -> None:
     assert SeatLedgerError(code, "m", hint="do this").hint == "do this"
 
 
@@ -141,7 +184,6 @@ def test_policy_drift_error_carries_its_kind() -> None:
     err = PolicyDriftError("zone", "moved", details={"tables": {"M1": {}}})
     assert (err.kind, err.code, err.details["kind"]) == ("zone", ErrorCode.POLICY_DRIFT, "zone")
     assert isinstance(err, SeatLedgerError)
-    assert err.recorded is False
 
 
 # --- errors raised through the service have the whole shape -----------------------------------
@@ -194,7 +236,7 @@ def test_errors_from_the_service_are_complete_and_serialisable(
     assert isinstance(payload["details"], dict) and payload["details"]
     assert isinstance(payload["hint"], str) and payload["hint"]
     assert json.loads(json.dumps(payload)) == payload  # plain JSON all the way down
-    assert err.http_status == HTTP_STATUS[code.value]
+    assert http_status(err) == HTTP_STATUS[code.value]
 
 
 # --- INVALID_INPUT --------------------------------------------------------------------------
@@ -363,7 +405,7 @@ def spec_codes(numbers: tuple[str, ...] = CODE_SECTIONS) -> set[str]:
 def test_the_spec_codes_are_error_codes() -> None:
     codes = spec_codes()
     assert len(codes) >= 30, f"parsed only {sorted(codes)} from {DOMAIN_MD}"
-    assert codes - {code.value for code in ErrorCode} == set()
+    assert codes - {code.value for code in ALL_CODES} == set()
 
 
 def test_the_spec_error_index_lists_every_error_code() -> None:
@@ -381,7 +423,10 @@ def test_every_spec_code_is_raised_by_some_test() -> None:
         code
         for code in codes
         if not any(
-            f"ErrorCode.{code}" in text or f'"{code}"' in text or f"'{code}'" in text
+            f"ErrorCode.{code}" in text
+            or f"InfrastructureCode.{code}" in text
+            or f'"{code}"' in text
+            or f"'{code}'" in text
             for text in sources.values()
         )
     )

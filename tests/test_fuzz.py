@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seatledger.application.commands import COMMAND_METHODS
+from seatledger.application.errors import InfrastructureCode
 from seatledger.application.inputs import text_problem
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
@@ -26,9 +27,9 @@ from tests.support import DAY, booking, floor, position
 
 #: codes that would tell a client "retry later" or "our bug" for what is really bad input
 NOT_FOR_BAD_INPUT = {
-    ErrorCode.STORAGE_UNAVAILABLE,
-    ErrorCode.INTERNAL_ERROR,
-    ErrorCode.CONCURRENCY_CONFLICT,
+    InfrastructureCode.STORAGE_UNAVAILABLE,
+    InfrastructureCode.INTERNAL_ERROR,
+    InfrastructureCode.CONCURRENCY_CONFLICT,
     ErrorCode.TABLE_AVAILABILITY_QUERY_FAILED,
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from seatledger.application.commands import CancelBooking, ExpireHolds, ExtendHold, ReleaseHold
+from seatledger.application.errors import http_status
 from seatledger.application.results import HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.errors import ErrorCode
@@ -329,7 +330,7 @@ def test_only_the_creator_or_a_manager_may_extend(s: Scenario) -> None:
     err = s.then_error(
         ErrorCode.HOLD_FORBIDDEN, hold_id=placed.hold_id, actor_id="host-2", action="extend"
     )
-    assert err.http_status == 403
+    assert http_status(err) == 403
     s.after(seconds=30).when(extend(placed.hold_id, actor_id="boss", actor_role="manager"))
     assert s.result.extended is True
     assert s.result.hold.expires_at == T0 + timedelta(seconds=210)
@@ -373,7 +374,7 @@ def test_the_sixth_hold_in_a_minute_is_rate_limited(s: Scenario) -> None:
         actor_id="host-1",
     )
     assert err.details["retry_at"] == "2026-11-24T17:01:00Z"
-    assert err.http_status == 429
+    assert http_status(err) == 429
     # another actor, or another booking, is not limited by host-1's placements
     place(s, "b1", "M2", actor_id="host-2")
     place(s, "b2", "M3")

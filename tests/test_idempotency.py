@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from seatledger.application.commands import CancelBooking, ChangePolicy, ExtendHold, ReleaseHold
+from seatledger.application.errors import http_status
 from seatledger.application.results import AssignmentResult, HoldView
 from seatledger.application.testing import Scenario
 from seatledger.domain.errors import ErrorCode
@@ -62,7 +63,7 @@ def test_same_key_other_tables_is_idempotency_mismatch(s: Scenario) -> None:
         original_tables=["M1", "M2"],
         requested_tables=["M3", "M4"],
     )
-    assert err.http_status == 409
+    assert http_status(err) == 409
     assert position(s.service) == before
     assert s.service.get_booking("r1", "b4").table_ids == ["M1", "M2"]
 

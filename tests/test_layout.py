@@ -17,6 +17,7 @@ from seatledger.application.commands import (
     RegisterBooking,
     UnlinkTables,
 )
+from seatledger.application.errors import http_status
 from seatledger.application.service import AssignmentService
 from seatledger.application.testing import Scenario
 from seatledger.domain.errors import ErrorCode
@@ -53,7 +54,7 @@ def test_creating_a_restaurant_twice_is_restaurant_exists(seatledger_scenario: S
     s = seatledger_scenario
     s.given(floor())
     err = s.when(floor()).then_error(ErrorCode.RESTAURANT_EXISTS, restaurant_id="r1")
-    assert err.http_status == 409
+    assert http_status(err) == 409
 
 
 def test_resending_the_same_create_command_returns_the_restaurant(
@@ -215,7 +216,7 @@ def test_service_overrun_and_clamp_through_the_service(seatledger_scenario: Scen
     err = s.when(booking("too-late", start="21:56")).then_error(
         ErrorCode.SERVICE_OVERRUN, service="dinner", service_end="22:00", start_time="21:56"
     )
-    assert err.http_status == 422
+    assert http_status(err) == 422
     s.when(lambda: s.service.get_booking("r1", "too-late"))
     s.then_error(ErrorCode.BOOKING_NOT_FOUND)
 

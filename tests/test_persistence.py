@@ -42,6 +42,7 @@ from seatledger.application.commands import (
     UnassignTables,
     UnlinkTables,
 )
+from seatledger.application.errors import InfrastructureCode
 from seatledger.application.mapper import PydanticMapper, event_registry
 from seatledger.application.results import AssignmentResult, HoldView
 from seatledger.application.service import AssignmentService
@@ -505,7 +506,7 @@ def test_an_unknown_topic_in_the_store_fails_reads_with_a_typed_error(
         [StoredEvent(day.id, day.version + 1, "seatledger.assignments.TableTeleported", b"{}")]
     )
     err = error_of(lambda: service.get_day("r1", DAY))
-    assert err.code == ErrorCode.INTERNAL_ERROR
+    assert err.code == InfrastructureCode.INTERNAL_ERROR
     assert "seatledger.assignments.TableTeleported" in err.details["error"]
 
 
@@ -655,7 +656,7 @@ def test_a_dropped_postgres_schema_is_storage_unavailable(postgres_schema: str) 
             lambda: service.get_day("r1", DAY),
         ):
             err = error_of(call)
-            assert err.code == ErrorCode.STORAGE_UNAVAILABLE
+            assert err.code == InfrastructureCode.STORAGE_UNAVAILABLE
             assert isinstance(err.__cause__, PersistenceError)
             assert "does not exist" in err.details["error"]
 
@@ -680,7 +681,7 @@ def test_an_unwritable_sqlite_path_fails_at_construction(tmp_path: Path, which: 
     deployment mistake into failures of unrelated requests)."""
     path = unwritable_sqlite_paths(tmp_path)[which]
     err = error_of(lambda: AssignmentService(Settings(persistence="sqlite", sqlite_path=path)))
-    assert err.code == ErrorCode.STORAGE_UNAVAILABLE
+    assert err.code == InfrastructureCode.STORAGE_UNAVAILABLE
     assert err.details["persistence"] == "sqlite"
     assert str(path) in err.message
 
@@ -691,6 +692,6 @@ def test_an_unreachable_postgres_server_fails_at_construction() -> None:
         port = closed.getsockname()[1]
         settings = Settings(persistence="postgres", postgres_port=port, postgres_connect_timeout=2)
         err = error_of(lambda: AssignmentService(settings))
-    assert err.code == ErrorCode.STORAGE_UNAVAILABLE
+    assert err.code == InfrastructureCode.STORAGE_UNAVAILABLE
     assert err.details["persistence"] == "postgres"
     assert isinstance(err.__cause__, psycopg.Error | PersistenceError)

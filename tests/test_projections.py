@@ -153,7 +153,7 @@ def test_missing_rows_come_back_empty_with_a_warning(
     sink = RecordingSink()
     settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "s.db", projection_mode="off")
     sleeps: list[float] = []
-    monkeypatch.setattr("seatledger.application.service.time.sleep", sleeps.append)
+    monkeypatch.setattr("seatledger.application.read_your_writes.time.sleep", sleeps.append)
     with AssignmentService(settings, telemetry=Telemetry(sinks=[sink])) as service:
         service.create_restaurant(floor())
         service.register_booking(booking("b1", 4))
@@ -169,7 +169,7 @@ def test_no_sleep_when_nothing_is_missing(
     service: AssignmentService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr("seatledger.application.service.time.sleep", sleeps.append)
+    monkeypatch.setattr("seatledger.application.read_your_writes.time.sleep", sleeps.append)
     service.create_restaurant(floor())
     service.register_booking(booking("b1", 4))
     result = service.assign_tables(assign("b1", "M1", "M2"))

@@ -30,10 +30,10 @@ from seatledger.application.demo.checks import find_double_bookings
 from seatledger.application.demo.config import RESTAURANT_ID, SERVICE_DATE, TIMEZONE
 from seatledger.application.demo.floor import FloorPicture, Party
 from seatledger.application.demo.report import Tally
+from seatledger.application.errors import InfrastructureError
 from seatledger.application.results import AssignmentResult, AutoAssignResult
 from seatledger.application.service import AssignmentService
 from seatledger.domain.errors import (
-    InfrastructureError,
     PolicyDriftError,
     PolicyRequoteFailedError,
     SeatLedgerError,

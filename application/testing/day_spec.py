@@ -23,10 +23,11 @@ from uuid import UUID
 
 from seatledger.application.testing.day_facts import DayCommand, Fact, sample_floor
 from seatledger.domain.aggregate import CreationEvent, DomainEvent, Stamp
-from seatledger.domain.errors import ErrorCode, PolicyDriftError, SeatLedgerError
+from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from seatledger.domain.layout import FloorView
 from seatledger.domain.service_day import (
     BookingState,
+    DriftRejected,
     HoldRules,
     HoldState,
     ServiceDay,
@@ -155,18 +156,20 @@ class DaySpec:
     ) -> Self:
         """Run one aggregate command, ``command(day, floor, stamp)``; keep its result or
         error and its new events. A rejected command leaves the day as it was, unless the
-        error says the rejection was recorded (drift), as the service would save it."""
+        command returned a recorded rejection (``DriftRejected``), which the service saves."""
         day = self.day
         before = copy.deepcopy(day)
         self._commands += 1
         stamp = self.stamp(command_id or f"cmd-{self._commands}", actor_id)
         self._ran, self._result, self._error = True, None, None
+        recorded = False
         try:
             self._result = command(day, self.floor, stamp)
         except SeatLedgerError as err:
             self._error = err
+        if isinstance(self._result, DriftRejected):  # a rejection the service saves first
+            self._result, self._error, recorded = None, self._result.error, True
         self._events = day.collect_events()
-        recorded = isinstance(self._error, PolicyDriftError) and self._error.recorded
         if self._error is not None and not recorded:
             self._day = before
         else:

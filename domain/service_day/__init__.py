@@ -3,11 +3,19 @@ one service date, so every invariant that spans bookings is checked in one place
 
 * :mod:`.state` — immutable values (bookings, holds, changes, idempotency records);
 * :mod:`.events` — what happened (data), and how each event evolves the state;
-* :mod:`.aggregate` — :class:`ServiceDay`, the commands that decide and emit events.
+* :mod:`.aggregate` — :class:`ServiceDay`, the commands that decide and emit events;
+* :mod:`.confirm` — confirm hold: its ten checks in their order, in one function;
+* :mod:`.runs` — the step command ids of an automated run, and what a finished run left.
 """
 
 from seatledger.domain.service_day.aggregate import (
     ServiceDay,
+)
+from seatledger.domain.service_day.confirm import (
+    AutomationContext,
+    ConfirmRequest,
+    HoldFacts,
+    confirm_hold,
 )
 from seatledger.domain.service_day.events import (
     BookingClosed,
@@ -25,21 +33,23 @@ from seatledger.domain.service_day.events import (
     TablesAssigned,
     TablesUnassigned,
 )
+from seatledger.domain.service_day.runs import FinishedRun, RunSteps
 from seatledger.domain.service_day.state import (
     ActorRole,
     BookingState,
     BookingStatus,
     ChangeSource,
     ClosedStatus,
+    DriftRejected,
     HoldRules,
     HoldSource,
     HoldState,
     HoldStatus,
     IdempotencyRecord,
-    Member,
     Outcome,
     Quote,
     ReleaseReason,
+    SeatedTable,
     TableChange,
     day_id,
     derive_hold_id,
@@ -48,6 +58,7 @@ from seatledger.domain.service_day.state import (
 
 __all__ = [
     "ActorRole",
+    "AutomationContext",
     "BookingClosed",
     "BookingRegistered",
     "BookingState",
@@ -55,11 +66,15 @@ __all__ = [
     "ChangeEvent",
     "ChangeSource",
     "ClosedStatus",
+    "ConfirmRequest",
     "DayEvent",
     "DriftRecovery",
+    "DriftRejected",
+    "FinishedRun",
     "HoldConfirmed",
     "HoldExpired",
     "HoldExtended",
+    "HoldFacts",
     "HoldPlaced",
     "HoldReleased",
     "HoldRules",
@@ -67,16 +82,18 @@ __all__ = [
     "HoldState",
     "HoldStatus",
     "IdempotencyRecord",
-    "Member",
     "Outcome",
     "PolicyDriftDetected",
     "Quote",
     "ReleaseReason",
+    "RunSteps",
+    "SeatedTable",
     "ServiceDay",
     "ServiceDayOpened",
     "TableChange",
     "TablesAssigned",
     "TablesUnassigned",
+    "confirm_hold",
     "day_id",
     "derive_hold_id",
     "derive_idempotency_key",

@@ -18,7 +18,6 @@ from uuid import UUID
 
 from seatledger.domain.aggregate import Aggregate, DomainEvent, E, Stamp
 from seatledger.domain.allocation import Selection, check_selection
-from seatledger.domain.drift import detect_drift
 from seatledger.domain.errors import (
     AllocationError,
     AlreadyExistsError,
@@ -31,6 +30,7 @@ from seatledger.domain.errors import (
 from seatledger.domain.layout import FloorView
 from seatledger.domain.planner import Blocker, Plan, plan_tables
 from seatledger.domain.policy import BlockWindow
+from seatledger.domain.service_day.confirm import AutomationContext, check_hold_usable
 from seatledger.domain.service_day.events import (
     DAY_EVENTS,
     BookingClosed,
@@ -47,21 +47,23 @@ from seatledger.domain.service_day.events import (
     TablesAssigned,
     TablesUnassigned,
 )
+from seatledger.domain.service_day.runs import FinishedRun, RunSteps
 from seatledger.domain.service_day.state import (
     ActorRole,
     BookingState,
     BookingStatus,
     ChangeSource,
     ClosedStatus,
+    DriftRejected,
     HoldRules,
     HoldSource,
     HoldState,
     HoldStatus,
     IdempotencyRecord,
-    Member,
     Outcome,
     Quote,
     ReleaseReason,
+    SeatedTable,
     TableChange,
     day_id,
     derive_hold_id,
@@ -231,6 +233,21 @@ class ServiceDay(Aggregate):
             if hold.booking_id == booking_id and hold.source == "auto" and hold.is_live(now)
         ]
         return max(holds, key=lambda hold: hold.placed_at, default=None)
+
+    def finished_run(self, steps: RunSteps) -> FinishedRun | None:
+        """The run's successful confirm, if it made one. A run tries confirm ``n + 1`` only
+        after confirm ``n`` was rejected for drift, so its attempts are walked in order."""
+        attempt = 1
+        while steps.confirm(attempt) in self.command_drifts:
+            attempt += 1
+        change = self.command_changes.get(steps.confirm(attempt))
+        if change is None:
+            return None
+        return FinishedRun(
+            attempts=attempt,
+            change=change,
+            first_drift=self.command_drifts.get(steps.confirm(1)),
+        )
 
     def drift_of_command(self, command_id: str) -> PolicyDriftError | None:
         recorded = self.command_drifts.get(command_id)
@@ -454,7 +471,7 @@ class ServiceDay(Aggregate):
         if stamp.command_id in self.seen_commands:
             return hold, hold.extended_by == stamp.command_id
         self._check_hold_actor(hold, stamp.actor_id, actor_role, "extend")
-        self._check_hold_usable(hold, stamp.now)
+        check_hold_usable(hold, stamp.now)
         expires_at = stamp.now + rules.ttl(ttl_seconds)
         if expires_at <= hold.expires_at:
             return hold, False
@@ -515,7 +532,56 @@ class ServiceDay(Aggregate):
 
     # --- commands: assignments ---
 
-    def confirm_hold(
+    def replay_confirm(
+        self,
+        *,
+        booking_id: str,
+        command_id: str,
+        idempotency_key: str | None,
+        hold: HoldState | None,
+        floor: FloorView,
+    ) -> Outcome | None:
+        """Confirm check 1 (the whole order is :func:`.confirm.confirm_hold`): the original
+        result of an identical earlier confirm, even if the hold is gone;
+        ``IDEMPOTENCY_MISMATCH`` if the key confirmed other tables."""
+        replay = self._command_replay(command_id, booking_id)
+        if replay is not None:
+            return replay
+        booking = self.booking(booking_id)
+        if hold is None:
+            if idempotency_key is None:
+                return None  # no key to look up without the hold's table set
+            return self._idempotent_replay(booking, idempotency_key, False, None)
+        key, derived = self._key(
+            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
+        )
+        return self._idempotent_replay(booking, key, derived, hold.tables)
+
+    def reject_for_drift(
+        self,
+        *,
+        booking_id: str,
+        hold: HoldState,
+        drift: PolicyDriftError,
+        stamp: Stamp,
+        automation: AutomationContext | None,
+    ) -> DriftRejected:
+        """Confirm check 9 failed: record the rejection (it releases the stale hold). The
+        caller saves the record, then raises the drift error."""
+        self._trigger(
+            PolicyDriftDetected,
+            stamp,
+            booking_id=booking_id,
+            hold_id=hold.hold_id,
+            kind=drift.kind,
+            details={k: v for k, v in drift.details.items() if k != "kind"},
+            attempt=1 if automation is None else automation.attempt,
+            automated=automation is not None,
+            first_in_run=True if automation is None else automation.first_drift_in_run,
+        )
+        return DriftRejected(error=drift)
+
+    def assign_held_tables(
         self,
         *,
         booking_id: str,
@@ -523,74 +589,13 @@ class ServiceDay(Aggregate):
         idempotency_key: str | None,
         floor: FloorView,
         stamp: Stamp,
-        attempt: int = 1,
-        automated: bool = False,
-        first_drift_in_run: bool = True,
-        recovered_drift: DriftRecovery | None = None,
+        recovered_drift: DriftRecovery | None,
     ) -> Outcome:
-        """Checks 1 and 5-10 of docs/domain.md §6 (2-4 need other aggregates: the
-        application does them first). A drift rejection records an event before raising;
-        the raised error's ``recorded`` flag tells the caller to save it."""
-        replay = self.replay_confirm(
-            booking_id=booking_id,
-            command_id=stamp.command_id,
-            idempotency_key=idempotency_key,
-            hold=hold,
-            floor=floor,
-        )
-        if replay is not None:
-            return replay
+        """Confirm check 10 (allocation) for a hold that passed checks 1-9 (see
+        :func:`.confirm.confirm_hold`), then the confirmation."""
         booking = self.booking(booking_id)
-        key, derived = self._key(
-            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
-        )
-
-        missing = hold.missing_metadata()
-        if missing:
-            raise HoldError(
-                ErrorCode.HOLD_METADATA_INCOMPLETE,
-                f"hold {hold.hold_id} lacks snapshot metadata: {', '.join(missing)}",
-                details={"hold_id": hold.hold_id, "missing": missing},
-            )
-        if hold.booking_id != booking_id:
-            raise HoldError(
-                ErrorCode.HOLD_BOOKING_MISMATCH,
-                f"hold {hold.hold_id} was placed for another booking",
-                details={"hold_id": hold.hold_id, "booking_id": booking_id},
-            )
-        if not hold.tables:
-            raise HoldError(
-                ErrorCode.HOLD_EMPTY,
-                f"hold {hold.hold_id} has no tables",
-                details={"hold_id": hold.hold_id},
-            )
-        self._check_hold_usable(hold, stamp.now)
-
-        assert hold.policy_version is not None and hold.adjacency is not None
-        assert hold.table_facts is not None and hold.adjacency_required is not None
-        drift = detect_drift(
-            hold_id=hold.hold_id,
-            tables=hold.tables,
-            policy_version=hold.policy_version,
-            adjacency=hold.adjacency,
-            table_facts=hold.table_facts,
-            floor=floor,
-        )
-        if drift is not None:
-            self._trigger(
-                PolicyDriftDetected,
-                stamp,
-                booking_id=booking_id,
-                hold_id=hold.hold_id,
-                kind=drift.kind,
-                details={k: v for k, v in drift.details.items() if k != "kind"},
-                attempt=attempt,
-                automated=automated,
-                first_in_run=first_drift_in_run,
-            )
-            drift.recorded = True
-            raise drift
-
+        assert hold.policy_version is not None and hold.adjacency_required is not None
+        key, derived = self._key(idempotency_key, booking, hold.tables, hold.policy_version)
         selection = self._check_allocation(
             floor,
             booking,
@@ -620,30 +625,6 @@ class ServiceDay(Aggregate):
             recovered_drift=recovered_drift,
         )
         return Outcome(booking=self.bookings[booking_id], change=change)
-
-    def replay_confirm(
-        self,
-        *,
-        booking_id: str,
-        command_id: str,
-        idempotency_key: str | None,
-        hold: HoldState | None,
-        floor: FloorView,
-    ) -> Outcome | None:
-        """Confirm check 1: the original result of an identical earlier confirm, even if
-        the hold is gone; ``IDEMPOTENCY_MISMATCH`` if the key confirmed other tables."""
-        replay = self._command_replay(command_id, booking_id)
-        if replay is not None:
-            return replay
-        booking = self.booking(booking_id)
-        if hold is None:
-            if idempotency_key is None:
-                return None  # no key to look up without the hold's table set
-            return self._idempotent_replay(booking, idempotency_key, False, None)
-        key, derived = self._key(
-            idempotency_key, booking, hold.tables, hold.policy_version or floor.policy_version
-        )
-        return self._idempotent_replay(booking, key, derived, hold.tables)
 
     def assign_tables(
         self,
@@ -826,25 +807,6 @@ class ServiceDay(Aggregate):
                 details={"hold_id": hold.hold_id, "actor_id": actor_id, "action": action},
             )
 
-    @staticmethod
-    def _check_hold_usable(hold: HoldState, now: datetime) -> None:
-        if hold.status in ("consumed", "released"):
-            raise HoldError(
-                ErrorCode.HOLD_NOT_ACTIVE,
-                f"hold {hold.hold_id} was already {hold.status}",
-                details={"hold_id": hold.hold_id, "status": hold.status},
-            )
-        if hold.status == "expired" or now >= hold.expires_at:
-            raise HoldError(
-                ErrorCode.HOLD_EXPIRED,
-                f"hold {hold.hold_id} expired at {utc_instant(hold.expires_at)}",
-                details={
-                    "hold_id": hold.hold_id,
-                    "expires_at": utc_instant(hold.expires_at),
-                    "now": utc_instant(now),
-                },
-            )
-
     def _check_allocation(
         self,
         floor: FloorView,
@@ -902,7 +864,7 @@ class ServiceDay(Aggregate):
         position = str(self.version + 1)
         kept = {member.table_id: member.assignment_id for member in booking.members}
         members = tuple(
-            Member(
+            SeatedTable(
                 table_id=t,
                 assignment_id=kept.get(t)
                 or str(derive_id("assignment", str(self.id), position, booking.booking_id, t)),

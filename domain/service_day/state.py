@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime
 
+from seatledger.domain.errors import PolicyDriftError
 from seatledger.domain.layout import AdjacencySnapshot, TableFacts
 from seatledger.domain.planner import Plan
 from seatledger.domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
@@ -80,7 +81,9 @@ class HoldRules:
         return timedelta(seconds=min(max(seconds, self.min_ttl_seconds), self.max_ttl_seconds))
 
 
-class Member(Frozen):
+class SeatedTable(Frozen):
+    """One table of a booking's set, with its stable assignment id (stored field names)."""
+
     table_id: str
     assignment_id: str
 
@@ -93,7 +96,7 @@ class TableChange(Frozen):
     tables: tuple[str, ...]
     added: tuple[str, ...]
     removed: tuple[str, ...]
-    members: tuple[Member, ...]
+    members: tuple[SeatedTable, ...]
     window: Window
     zone_id: str | None
     merge_group_id: str | None
@@ -114,7 +117,7 @@ class BookingState(Frozen):
     clamped: bool
     status: BookingStatus = "pending"
     tables: tuple[str, ...] = ()
-    members: tuple[Member, ...] = ()
+    members: tuple[SeatedTable, ...] = ()
     zone_id: str | None = None
     merge_group_id: str | None = None
     last_change_version: int = 0
@@ -178,3 +181,11 @@ class Outcome:
     booking: BookingState
     change: TableChange | None
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class DriftRejected:
+    """A confirm rejected for drift: the rejection is recorded on the day (a pending event),
+    so the caller saves it first and raises ``error`` after the save."""
+
+    error: PolicyDriftError

@@ -1,0 +1,126 @@
+"""The API boundary: what goes in is validated, what comes out is a ``SeatLedgerError``.
+
+Owns input validation (a malformed command becomes ``INVALID_INPUT``), error translation (a
+storage failure becomes ``STORAGE_UNAVAILABLE``, anything unexpected ``INTERNAL_ERROR``; only
+:class:`~seatledger.domain.errors.SeatLedgerError` escapes), the rejection telemetry, and the
+``command_api`` / ``query_api`` decorators that put every public service method behind it.
+The HTTP status of each code is part of the boundary too: :mod:`seatledger.application.errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from seatledger.application.errors import STORAGE_ERRORS, InfrastructureCode, InfrastructureError
+from seatledger.application.telemetry import Telemetry
+from seatledger.domain.errors import InvalidInputError, PolicyDriftError, SeatLedgerError
+
+C = TypeVar("C", bound=BaseModel)
+R = TypeVar("R")
+P = ParamSpec("P")
+
+log = logging.getLogger("seatledger.service")
+
+
+class Observed(Protocol):
+    """What the boundary needs of the object behind it: somewhere to report."""
+
+    telemetry: Telemetry
+
+
+S = TypeVar("S", bound=Observed)
+
+
+def parse_command(model: type[C], command: C | Mapping[str, Any]) -> C:
+    """Validate input into a command model; failures become ``INVALID_INPUT``."""
+    try:
+        return model.model_validate(command)
+    except ValidationError as exc:
+        raise InvalidInputError(
+            f"invalid {model.__name__}: {exc.error_count()} error(s)",
+            details={
+                "command": model.__name__,
+                "errors": [
+                    {
+                        "field": ".".join(str(part) for part in error["loc"]) or "(root)",
+                        "error": error["msg"],
+                        "type": error["type"],
+                    }
+                    for error in exc.errors(include_url=False)
+                ],
+            },
+        ) from None
+
+
+def guarded(telemetry: Telemetry, operation: str, call: Callable[[], R]) -> R:
+    """Run one API call so that only SeatLedgerError escapes, and report the outcome."""
+    try:
+        return call()
+    except SeatLedgerError as err:
+        reject(telemetry, operation, err)
+        raise
+    except STORAGE_ERRORS as exc:
+        telemetry.emit("storage.failed", level=logging.ERROR, operation=operation, error=repr(exc))
+        raise InfrastructureError(
+            InfrastructureCode.STORAGE_UNAVAILABLE,
+            f"{operation} failed in the event store: {type(exc).__name__}",
+            details={"operation": operation, "error": str(exc)},
+        ) from exc
+    except Exception as exc:
+        log.exception("internal error in %s", operation)
+        telemetry.emit("command.failed", level=logging.ERROR, operation=operation, error=repr(exc))
+        raise InfrastructureError(
+            InfrastructureCode.INTERNAL_ERROR,
+            f"{operation} failed unexpectedly: {type(exc).__name__}",
+            details={"operation": operation, "error": str(exc)},
+        ) from exc
+
+
+def reject(telemetry: Telemetry, operation: str, err: SeatLedgerError) -> None:
+    """``command.rejected``, with the drift kind for a drift rejection."""
+    if isinstance(err, PolicyDriftError):
+        telemetry.emit(
+            "command.rejected",
+            operation=operation,
+            code=str(err.code),
+            kind=err.kind,
+            details=err.details,
+        )
+    else:
+        telemetry.emit(
+            "command.rejected", operation=operation, code=str(err.code), details=err.details
+        )
+
+
+def command_api(
+    model: type[C],
+) -> Callable[[Callable[[S, C], R]], Callable[[S, C | Mapping[str, Any]], R]]:
+    """Decorate a service method taking the validated ``model``."""
+
+    def decorate(method: Callable[[S, C], R]) -> Callable[[S, C | Mapping[str, Any]], R]:
+        @functools.wraps(method)
+        def wrapper(self: S, command: C | Mapping[str, Any]) -> R:
+            return guarded(
+                self.telemetry,
+                method.__name__,
+                lambda: method(self, parse_command(model, command)),
+            )
+
+        return wrapper
+
+    return decorate
+
+
+def query_api(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Decorate a service query: its arguments are plain values, its errors typed."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return guarded(self.telemetry, method.__name__, lambda: method(self, *args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,277 @@
+"""Units of work: how a command gets its aggregates, and how what it decided is saved.
+
+Owns loading aggregates (with the caches: directory entries for good, floor views per layout
+version; whole aggregates are cached by the library's repository), the directory look-ups
+(which day a booking lives in, where a hold is filed, the tenancy check on a hold), and the
+optimistic retry loop: every attempt of a command is one :class:`UnitOfWork`, stamped once
+(time, command id, actor), whose new events are saved together; a stale save re-runs the
+command on fresh state, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+
+from seatledger.application.clock import Clock
+from seatledger.application.errors import ConcurrencyConflictError
+from seatledger.application.telemetry import Telemetry
+from seatledger.domain.aggregate import Aggregate, Stamp
+from seatledger.domain.directory import (
+    BookingIndex,
+    HoldIndex,
+    booking_index_id,
+    hold_index_id,
+    hold_restaurant_mismatch,
+)
+from seatledger.domain.errors import ErrorCode, NotFoundError
+from seatledger.domain.layout import FloorLayout, FloorView, layout_id
+from seatledger.domain.service_day import HoldState, ServiceDay, day_id
+from seatledger.domain.values import Window
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+
+class Origin(Protocol):
+    """Who issued a command, under which id: every command model is one."""
+
+    @property
+    def command_id(self) -> str: ...
+
+    @property
+    def actor_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """The origin of a step of an automated run (its command id derived from the run's)."""
+
+    command_id: str
+    actor_id: str
+
+
+class Reads:
+    """The aggregates one command attempt (or one query) has loaded, and the directory."""
+
+    def __init__(self, store: AggregateStore) -> None:
+        self._store = store
+        self.aggregates: dict[UUID, Aggregate] = {}
+
+    def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        found = self.aggregates.get(aggregate_id)
+        if found is None:
+            found = self._store.load(aggregate_id)
+            if found is None:
+                return None
+            self.aggregates[aggregate_id] = found
+        if not isinstance(found, kind):
+            raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    def layout(self, restaurant_id: str) -> FloorLayout:
+        layout = self.get(layout_id(restaurant_id), FloorLayout)
+        if layout is None:
+            raise NotFoundError(
+                ErrorCode.RESTAURANT_NOT_FOUND,
+                f"restaurant {restaurant_id} not found",
+                details={"restaurant_id": restaurant_id},
+            )
+        return layout
+
+    def floor(self, restaurant_id: str) -> FloorView:
+        return self._store.floor_view(self.layout(restaurant_id))
+
+    def find_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:
+        return self.get(day_id(restaurant_id, service_date), ServiceDay)
+
+    def day(self, restaurant_id: str, service_date: date) -> ServiceDay:
+        """A day the directory points at: it always exists, or the storage is at fault."""
+        day = self.find_day(restaurant_id, service_date)
+        if day is None:
+            raise RuntimeError(f"service day {restaurant_id}/{service_date} is missing")
+        return day
+
+    def booking_index(self, restaurant_id: str, booking_id: str) -> BookingIndex | None:
+        aggregate_id = booking_index_id(restaurant_id, booking_id)
+        if aggregate_id in self.aggregates:  # filed by this very attempt
+            return self.get(aggregate_id, BookingIndex)
+        return self._store.directory_get(aggregate_id, BookingIndex)
+
+    def booking_day(self, restaurant_id: str, booking_id: str) -> ServiceDay:
+        index = self.booking_index(restaurant_id, booking_id)
+        if index is None:
+            raise NotFoundError(
+                ErrorCode.BOOKING_NOT_FOUND,
+                f"booking {booking_id} not found in restaurant {restaurant_id}",
+                details={"restaurant_id": restaurant_id, "booking_id": booking_id},
+            )
+        return self.day(restaurant_id, index.service_date)
+
+    def hold_index(self, hold_id: str) -> HoldIndex | None:
+        """Where a hold is filed, in whichever restaurant (hold ids are global)."""
+        return self._store.directory_get(hold_index_id(hold_id), HoldIndex)
+
+    def hold_location(
+        self, restaurant_id: str, hold_id: str, *, operation: str = "hold"
+    ) -> HoldIndex | None:
+        """Where a hold of this restaurant is filed; another restaurant's is a tenancy
+        violation (reported, and refused)."""
+        index = self.hold_index(hold_id)
+        if index is not None and index.restaurant_id != restaurant_id:
+            self.report_tenancy_violation(
+                hold_id, index.restaurant_id, restaurant_id, operation=operation
+            )
+            raise hold_restaurant_mismatch(hold_id, restaurant_id)
+        return index
+
+    def blocking_bookings(
+        self, restaurant_id: str, table_id: str, window: Window, exclude: str | None
+    ) -> list[str]:
+        """Availability straight from the service days' events (read models missing): the
+        bookings whose assignments keep the table busy in ``window``."""
+        zone = self.floor(restaurant_id).policy.zone
+        first = window.start.astimezone(zone).date()
+        last = window.end.astimezone(zone).date()
+        blocking: set[str] = set()
+        for service_date in sorted({first - timedelta(days=1), first, last}):
+            day = self.find_day(restaurant_id, service_date)
+            if day is not None:
+                conflicts = day.assignment_conflicts(window, (table_id,), exclude or "")
+                blocking.update(conflict["booking_id"] for conflict in conflicts)
+        return sorted(blocking)
+
+    def report_tenancy_violation(
+        self, hold_id: str, hold_restaurant: str, caller_restaurant: str, *, operation: str
+    ) -> None:
+        """Log both tenants at error severity (the caller's error names only its own)."""
+        self._store.telemetry.emit(
+            "tenancy.violation",
+            level=logging.ERROR,
+            operation=operation,
+            hold_id=hold_id,
+            hold_restaurant_id=hold_restaurant,
+            booking_restaurant_id=caller_restaurant,
+        )
+
+
+class UnitOfWork(Reads):
+    """One attempt of one command: what it loaded and created, saved together, and the one
+    stamp (time, command id, actor) every event of the attempt carries."""
+
+    def __init__(self, store: AggregateStore, stamp: Stamp) -> None:
+        super().__init__(store)
+        self.stamp = stamp
+
+    def add(self, aggregate: A) -> A:
+        self.aggregates[aggregate.id] = aggregate
+        return aggregate
+
+    def file_hold(self, day: ServiceDay, hold: HoldState) -> None:
+        """File a new hold in the directory (in the same save as the hold itself)."""
+        if self.hold_index(hold.hold_id) is None:
+            self.add(
+                HoldIndex.file(
+                    hold_id=hold.hold_id,
+                    restaurant_id=day.restaurant_id,
+                    service_date=day.service_date,
+                    booking_id=hold.booking_id,
+                    stamp=self.stamp,
+                )
+            )
+
+    def pending(self) -> list[Aggregate]:
+        return [agg for agg in self.aggregates.values() if agg.pending_events]
+
+
+class AggregateStore:
+    """Where commands and queries get their aggregates, and where commands are run."""
+
+    DIRECTORY_CACHE_SIZE = 50_000
+
+    def __init__(
+        self,
+        app: Application[UUID],
+        *,
+        clock: Clock,
+        telemetry: Telemetry,
+        retries: int,
+        saved: Callable[[Sequence[Recording[UUID]]], None],
+    ) -> None:
+        self._app = app
+        self._clock = clock
+        self.telemetry = telemetry
+        self._retries = retries
+        self._saved = saved
+        self._cache_lock = threading.Lock()
+        self._directory: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._floor_views: dict[str, FloorView] = {}
+
+    def run(self, origin: Origin, act: Callable[[UnitOfWork], R]) -> R:
+        """Run ``act`` as a unit of work and save what it decided; on a stale save, re-run
+        it on fresh state (``CONCURRENCY_CONFLICT`` once the retries are spent)."""
+        attempts = self._retries + 1
+        for attempt in range(1, attempts + 1):
+            work = UnitOfWork(self, Stamp(self._clock.now(), origin.command_id, origin.actor_id))
+            try:
+                result = act(work)
+                self._save(work)
+                return result
+            except IntegrityError:
+                self.telemetry.emit("command.retry", level=logging.DEBUG, attempt=attempt)
+                if attempt < attempts:
+                    time.sleep(random.uniform(0, 0.002 * attempt))
+        raise ConcurrencyConflictError(
+            f"gave up after {attempts} attempts: other writers kept changing the same data",
+            details={"attempts": attempts},
+        )
+
+    def reads(self) -> Reads:
+        """Loading for a query (nothing is saved)."""
+        return Reads(self)
+
+    def load(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            return cast(Aggregate, self._app.repository.get(aggregate_id))
+        except AggregateNotFoundError:
+            return None
+
+    def directory_get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """Directory aggregates never change once filed, so found ones are cached for good."""
+        with self._cache_lock:
+            cached = self._directory.get(aggregate_id)
+        if cached is None:
+            cached = self.load(aggregate_id)
+            if cached is None:
+                return None
+            with self._cache_lock:
+                self._directory[aggregate_id] = cached
+                while len(self._directory) > self.DIRECTORY_CACHE_SIZE:
+                    self._directory.popitem(last=False)
+        return cached if isinstance(cached, kind) else None
+
+    def floor_view(self, layout: FloorLayout) -> FloorView:
+        """The layout's view, built once per layout version."""
+        with self._cache_lock:
+            view = self._floor_views.get(layout.restaurant_id)
+        if view is None or view.version != layout.version:
+            view = layout.view()
+            with self._cache_lock:
+                self._floor_views[layout.restaurant_id] = view
+        return view
+
+    def _save(self, work: UnitOfWork) -> None:
+        pending = work.pending()
+        if pending:
+            self._saved(self._app.save(*pending))
