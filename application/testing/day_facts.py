@@ -22,6 +22,7 @@ from seatledger.domain.policy import VenuePolicy, block_window
 from seatledger.domain.service_day import (
     BookingRegistered,
     ClosedStatus,
+    DayEvent,
     HoldExpired,
     HoldPlaced,
     HoldReleased,
@@ -52,6 +53,8 @@ class Fact:
 def _emit(
     day: ServiceDay, event_type: type[DomainEvent], stamp: Stamp, **fields: Any
 ) -> list[DomainEvent]:
+    if issubclass(event_type, DayEvent):  # day events name their day, as the aggregate's do
+        fields = {"restaurant_id": day.restaurant_id, "service_date": day.service_date, **fields}
     event = event_type(
         originator_id=day.id,
         originator_version=day.version + 1,
