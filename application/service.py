@@ -640,6 +640,7 @@ class AssignmentService(Application[UUID]):
                 rules=self.hold_rules,
                 stamp=step,
                 ttl_seconds=ttl_seconds,
+                search_budget=self.settings.planner_search_budget,
             )
             if quote.hold is not None:
                 self._file_hold(work, day, quote.hold, step)
@@ -654,6 +655,7 @@ class AssignmentService(Application[UUID]):
                 candidates=[CandidateView.of(c) for c in plan.candidates[:10]],
                 skipped=[SkippedCandidate.of(r) for r in plan.rejected],
                 skipped_total=plan.rejected_total,
+                stopped_early=plan.stopped_early,
             )
 
         return self._run(act)
