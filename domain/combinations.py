@@ -23,15 +23,18 @@ import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from seatledger.domain.layout import FloorView, Table
 
-#: ``promising(slack, table_count, table_ids)``: whether a set ranking no better than these
+#: Gives the smallest sorted ids a set could hold; asked only when slack and count tie.
+LowestIds = Callable[[], tuple[str, ...]]
+#: ``promising(slack, table_count, lowest_ids)``: whether a set ranking no better than these
 #: lower bounds could still make the caller's shortlist.
-Promising = Callable[[int, int, tuple[str, ...]], bool]
+Promising = Callable[[int, int, LowestIds], bool]
 
 
-def always(slack: int, table_count: int, table_ids: tuple[str, ...]) -> bool:
+def always(slack: int, table_count: int, lowest_ids: LowestIds) -> bool:
     """No shortlist: every set is worth finding."""
     return True
 
@@ -150,7 +153,7 @@ class _Search:
         slack, count = start
         for index, root in enumerate(self.ids):
             # every set grown from this root or a later one has ids from ids[index:] on
-            if not self.promising(slack, count, tuple(self.ids[index : index + count])):
+            if not self.promising(slack, count, partial(self.lowest_from, (), index, count)):
                 return
             near = floor.neighbours(root) & members
             yield from self.grow(
@@ -180,7 +183,7 @@ class _Search:
         if outlook is None:
             return
         slack, count = outlook
-        lowest = self.lowest_ids(chosen, extension, covered, count)
+        lowest = partial(self.lowest_ids, chosen, extension, covered, count)
         if not self.promising(slack, count, lowest):
             return
         root = chosen[0]
@@ -213,6 +216,11 @@ class _Search:
                     break
         return tuple(lowest)
 
+    def lowest_from(self, chosen: tuple[str, ...], index: int, count: int) -> tuple[str, ...]:
+        """The ``count`` smallest ids of ``chosen`` (all below ``ids[index]``) grown by tables
+        from ``ids[index]`` on."""
+        return (*chosen, *self.ids[index : index + count - len(chosen)])
+
     # --- adjacency relaxed ---
 
     def any(self) -> Iterator[tuple[Table, ...]]:
@@ -225,11 +233,9 @@ class _Search:
     ) -> Iterator[tuple[Table, ...]]:
         """Grow ``chosen`` by tables from ``start`` on; ``outlook`` bounds the results."""
         slack, count = outlook
-        extra = count - len(chosen)
         for index in range(start, len(self.ids)):
             # results from here on hold chosen plus ids from this one on, in order
-            lowest = (*chosen, *self.ids[index : index + extra])
-            if not self.promising(slack, count, lowest):
+            if not self.promising(slack, count, partial(self.lowest_from, chosen, index, count)):
                 return
             table_id = self.ids[index]
             grown = (*chosen, table_id)

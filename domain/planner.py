@@ -24,6 +24,7 @@ from typing import Any, Literal
 from seatledger.domain.combinations import (
     Budget,
     Goal,
+    LowestIds,
     Promising,
     always,
     any_sets,
@@ -123,17 +124,22 @@ class _Shortlist:
         self.kept: list[Candidate] = []
 
     def offer(self, candidate: Candidate) -> None:
-        if self.admits(candidate.rank):
+        if len(self.kept) < self.size or candidate.rank < self.kept[-1].rank:
             self.kept.append(candidate)
             self.kept.sort()
             del self.kept[self.size :]
 
-    def admits(self, key: RankKey) -> bool:
-        return len(self.kept) < self.size or key < self.kept[-1].rank
-
     def bound(self, preference: int, zone_id: str) -> Promising:
-        def promising(slack: int, table_count: int, table_ids: tuple[str, ...]) -> bool:
-            return self.admits((slack, table_count, preference, zone_id, table_ids))
+        """Whether a set of this zone with these lower bounds could still be kept."""
+
+        def promising(slack: int, table_count: int, lowest_ids: LowestIds) -> bool:
+            if len(self.kept) < self.size:
+                return True
+            worst = self.kept[-1].rank
+            head = (slack, table_count, preference, zone_id)
+            if head != worst[:4]:
+                return head < worst[:4]
+            return lowest_ids() < worst[4]
 
         return promising
 
@@ -325,7 +331,10 @@ def _structural(
             else any_sets(movable, goal, budget=budget, promising=promising)
         )
         for chosen in sets:
-            connected = not required or floor.is_connected(t.table_id for t in chosen)
+            # the edge search's sets are connected by construction
+            connected = (
+                not required or stage.adjacency or floor.is_connected(t.table_id for t in chosen)
+            )
             yield _candidate(
                 chosen,
                 zone_id=zone_id,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seatledger.domain.combinations import Goal, any_sets, connected_sets
+from seatledger.domain.combinations import Goal, LowestIds, any_sets, connected_sets
 from seatledger.domain.layout import FloorView, Table, Zone, edge
 from seatledger.domain.planner import (
     DEFAULT_SEARCH_BUDGET,
@@ -240,8 +240,8 @@ def best_few(
     """Run a search with a shortlist of ``size`` (as the planner does) and return it."""
     kept: list[tuple[int, int, tuple[str, ...]]] = []
 
-    def promising(slack: int, count: int, ids: tuple[str, ...]) -> bool:
-        return len(kept) < size or (slack, count, ids) < kept[-1]
+    def promising(slack: int, count: int, lowest_ids: LowestIds) -> bool:
+        return len(kept) < size or (slack, count, lowest_ids()) < kept[-1]
 
     search = (
         connected_sets(floor, tables, goal, promising=promising)
