@@ -41,8 +41,8 @@ Relaxation = Literal["adjacency", "min_party_size"]
 MAX_REJECTED_LISTED = 50
 #: The best candidates a plan lists (the quote result shows them all).
 MAX_CANDIDATES_LISTED = 10
-#: Table sets one plan may examine (see ``combinations.Budget``): about a tenth of a second
-#: of work. A plan on the 100-table bench floor needs at most a few hundred; a plan that
+#: Table sets one plan may examine (see ``combinations.Budget``): 0.1-0.2 s of work on the
+#: benchmark's floors. A plan on the 100-table bench floor needs at most a few hundred; a plan that
 #: reaches the budget stops early (docs/benchmarks.md, planner-worst-case).
 DEFAULT_SEARCH_BUDGET = 10_000
 
