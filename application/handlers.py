@@ -63,8 +63,9 @@ from seatledger.domain.service_day import (
 class CommandHandlers:
     """One handler per command (quote and release also serve auto-assign's steps)."""
 
-    def __init__(self, hold_rules: HoldRules) -> None:
+    def __init__(self, hold_rules: HoldRules, search_budget: int) -> None:
         self.hold_rules = hold_rules
+        self.search_budget = search_budget
 
     # --- layout ---
 
@@ -273,6 +274,7 @@ class CommandHandlers:
             rules=self.hold_rules,
             stamp=work.stamp,
             ttl_seconds=ttl_seconds,
+            search_budget=self.search_budget,
         )
         if quote.hold is not None:
             work.file_hold(day, quote.hold)
@@ -287,6 +289,7 @@ class CommandHandlers:
             candidates=[CandidateView.of(c) for c in plan.candidates[:10]],
             skipped=[SkippedCandidate.of(r) for r in plan.rejected],
             skipped_total=plan.rejected_total,
+            stopped_early=plan.stopped_early,
         )
 
     def assign_tables(self, work: UnitOfWork, command: AssignTables) -> Outcome:

@@ -243,6 +243,9 @@ class QuoteResult(Result):
     candidates: list[CandidateView]
     skipped: list[SkippedCandidate]
     skipped_total: int
+    #: True when the planner's search budget ran out: the hold is on the best candidate it
+    #: found, not necessarily the best there is (``PLANNER_SEARCH_BUDGET``).
+    stopped_early: bool
 
 
 class AutoAssignResult(Result):

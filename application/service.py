@@ -124,7 +124,7 @@ class AssignmentService(Application[UUID]):
             retries=self.settings.command_retries,
             saved=read_side.saved,
         )
-        self._handlers = CommandHandlers(self.hold_rules)
+        self._handlers = CommandHandlers(self.hold_rules, self.settings.planner_search_budget)
         self._results = ReadYourWrites(self.read_models, self.settings, self.telemetry)
         self._auto_assign = AutoAssignProcess(
             self._store,

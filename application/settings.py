@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from seatledger.application.database_url import postgres_extra_params, url_settings
+from seatledger.domain.planner import DEFAULT_SEARCH_BUDGET
 from seatledger.domain.service_day import HoldRules
 
 Persistence = Literal["sqlite", "postgres", "memory"]
@@ -111,6 +112,8 @@ class Settings(BaseSettings):
     #: Automated assignment: confirms per auto-assign (drift retries = attempts - 1).
     auto_assign_max_attempts: int = Field(default=2, ge=1, le=10)
     auto_assign_retry_on_drift: bool = True
+    #: Table sets one quote's planner may examine before it returns the best found so far.
+    planner_search_budget: int = Field(default=DEFAULT_SEARCH_BUDGET, ge=1)
 
     hold_ttl_seconds: int = Field(default=180, ge=1)
     hold_ttl_min_seconds: int = Field(default=60, ge=1)

@@ -38,6 +38,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " naive all-k-subsets baseline on the same states (same candidates checked)",
         "bench.planner",
     ),
+    "planner-worst-case": Benchmark(
+        "one quote on the floors that made the planner explode (issue 9): time, peak memory"
+        " and work within the search budget, beside the exhaustive pre-budget search",
+        "bench.planner_worst",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from bench.common import load_average, machine, print_json_line, print_table, progress
 from seatledger.application.samples import grid_floor
 from seatledger.domain.layout import FloorView
-from seatledger.domain.planner import Blocker, Candidate, plan_tables
+from seatledger.domain.planner import MAX_CANDIDATES_LISTED, Blocker, Candidate, plan_tables
 from seatledger.domain.policy import VenuePolicy, block_window
 from seatledger.domain.values import Window
 
@@ -41,33 +41,38 @@ def bench_floor(zones: int = 4, per_zone: int = 25) -> FloorView:
 
 
 def naive_candidates(floor: FloorView, party: int, blockers: dict[str, Blocker]) -> list[Candidate]:
-    """All subsets of up to k active tables, filtered by the planner's rules (no ladder)."""
+    """All subsets of up to k active tables, filtered by the planner's rules (no ladder): the
+    minimal ones (no table can be left out), ranked, as many as the planner lists."""
     policy = floor.policy
     required = policy.requires_adjacency(party)
     active = sorted(t.table_id for t in floor.tables.values() if t.active)
+
+    def structural(combo: tuple[str, ...]) -> bool:
+        chosen = [floor.tables[t] for t in combo]
+        capacity = sum(t.capacity for t in chosen)
+        if capacity < party or capacity - party > policy.slack_budget:
+            return False
+        if len({t.zone_id for t in chosen}) > 1:
+            return False
+        if len(chosen) == 1:
+            only = chosen[0]
+            if only.max_party_size is not None and party > only.max_party_size:
+                return False
+            return only.min_party_size is None or party >= only.min_party_size
+        if not all(t.movable for t in chosen):
+            return False
+        return not required or floor.is_connected(combo)
+
     found: list[Candidate] = []
     for size in range(1, policy.max_combination_size + 1):
         for combo in itertools.combinations(active, size):
+            if any(t in blockers for t in combo) or not structural(combo):
+                continue
+            if size > 1 and any(structural(tuple(t for t in combo if t != o)) for o in combo):
+                continue
             chosen = [floor.tables[t] for t in combo]
             zone_id = chosen[0].zone_id
-            if any(t.zone_id != zone_id for t in chosen):
-                continue
             capacity = sum(t.capacity for t in chosen)
-            if capacity < party or capacity - party > policy.slack_budget:
-                continue
-            if any(t in blockers for t in combo):
-                continue
-            if size == 1:
-                only = chosen[0]
-                if only.max_party_size is not None and party > only.max_party_size:
-                    continue
-                if only.min_party_size is not None and party < only.min_party_size:
-                    continue
-            else:
-                if not all(t.movable for t in chosen):
-                    continue
-                if required and not floor.is_connected(combo):
-                    continue
             found.append(
                 Candidate(
                     slack=capacity - party,
@@ -79,7 +84,7 @@ def naive_candidates(floor: FloorView, party: int, blockers: dict[str, Blocker])
                     adjacency_required=required,
                 )
             )
-    return sorted(found)
+    return sorted(found)[:MAX_CANDIDATES_LISTED]
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -149,8 +149,8 @@ class FloorView:
         frontier = [start]
         while frontier:
             current = frontier.pop()
-            for nxt in self.neighbours(current):
-                if nxt in chosen and nxt not in seen:
+            for nxt in self.neighbours(current) & chosen:
+                if nxt not in seen:
                     seen.add(nxt)
                     frontier.append(nxt)
         return seen == chosen

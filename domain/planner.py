@@ -1,11 +1,15 @@
-"""The automated choice of tables: ranked candidates for one booking.
+"""The automated choice of tables: ranked candidates for one booking, found within a budget.
 
 Candidates are single tables that fit the party, then combinations of up to k movable tables
-of one zone. Combinations are grown through the adjacency graph (each connected set is
-reached exactly once, from its smallest table), so the work follows the floor's edges rather
-than all k-subsets; only when adjacency is not required are non-adjacent sets considered, and
-then with capacity pruning. Ranking: least slack, fewest tables, zone preference, then the
-sorted table ids, so the same state always yields the same plan.
+of one zone (``seatledger.domain.combinations``: grown through the adjacency graph, or in id
+order when adjacency is relaxed). Ranking: least slack, fewest tables, zone preference, then the
+sorted table ids, so the same state always yields the same plan. Only the best
+``MAX_CANDIDATES_LISTED`` are kept, and only minimal combinations (none of whose tables could be
+left out), so the search can prune whatever would rank below the shortlist.
+
+The work is bounded: each table set examined costs one unit of the search budget
+(``DEFAULT_SEARCH_BUDGET`` unless the caller passes one), shared by every rung of the ladder. A
+search that runs out returns the best it found with ``stopped_early`` set.
 
 When nothing is free, the relaxation ladder drops the adjacency requirement (if the policy
 allows) and then the tables' minimum party sizes; the plan records which it used.
@@ -17,13 +21,32 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from seatledger.domain.combinations import (
+    Budget,
+    Goal,
+    LowestIds,
+    Promising,
+    always,
+    any_sets,
+    connected_sets,
+)
 from seatledger.domain.layout import FloorView, Table
 
-NoCandidateReason = Literal["NO_CAPACITY", "NO_TABLES_AVAILABLE", "HOLD_CONFLICTS"]
+NoCandidateReason = Literal[
+    "NO_CAPACITY", "NO_TABLES_AVAILABLE", "HOLD_CONFLICTS", "SEARCH_BUDGET_EXHAUSTED"
+]
 Relaxation = Literal["adjacency", "min_party_size"]
 
-#: The rejected list is capped; ``rejected_total`` keeps the full count.
+#: The rejected list is capped; ``rejected_total`` counts every rejection the search met.
 MAX_REJECTED_LISTED = 50
+#: The best candidates a plan lists (the quote result shows them all).
+MAX_CANDIDATES_LISTED = 10
+#: Table sets one plan may examine (see ``combinations.Budget``): 0.1-0.2 s of work on the
+#: benchmark's floors. A plan on the 100-table bench floor needs at most a few hundred; a plan that
+#: reaches the budget stops early (docs/benchmarks.md, planner-worst-case).
+DEFAULT_SEARCH_BUDGET = 10_000
+
+RankKey = tuple[int, int, int, str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,10 @@ class Candidate:
     #: connected) and min_party_size (a table meant for larger parties).
     relaxations: tuple[Relaxation, ...] = field(compare=False, default=())
 
+    @property
+    def rank(self) -> RankKey:
+        return (self.slack, self.table_count, self.zone_preference, self.zone_id, self.tables)
+
 
 @dataclass(frozen=True)
 class Rejected:
@@ -62,11 +89,18 @@ class Rejected:
 @dataclass(frozen=True)
 class Plan:
     party_size: int
+    #: The best candidates, ranked (at most ``MAX_CANDIDATES_LISTED``).
     candidates: tuple[Candidate, ...]
+    #: The rejections the search met, in (reason, tables) order, capped.
     rejected: tuple[Rejected, ...]
     rejected_total: int
     relaxations: tuple[Relaxation, ...]
     reason: NoCandidateReason | None
+    #: True when the search budget ran out: the candidates are the best found, not
+    #: necessarily the best there are.
+    stopped_early: bool = False
+    #: Units of the search budget spent (table sets examined).
+    work: int = 0
 
     @property
     def best(self) -> Candidate | None:
@@ -82,12 +116,65 @@ class _Stage:
     min_party: bool
 
 
+class _Shortlist:
+    """The best viable candidates so far; once full, its last one bounds the search."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.kept: list[Candidate] = []
+
+    def offer(self, candidate: Candidate) -> None:
+        if len(self.kept) < self.size or candidate.rank < self.kept[-1].rank:
+            self.kept.append(candidate)
+            self.kept.sort()
+            del self.kept[self.size :]
+
+    def bound(self, preference: int, zone_id: str) -> Promising:
+        """Whether a set of this zone with these lower bounds could still be kept."""
+
+        def promising(slack: int, table_count: int, lowest_ids: LowestIds) -> bool:
+            if len(self.kept) < self.size:
+                return True
+            worst = self.kept[-1].rank
+            head = (slack, table_count, preference, zone_id)
+            if head != worst[:4]:
+                return head < worst[:4]
+            return lowest_ids() < worst[4]
+
+        return promising
+
+
+class _Rejections:
+    """The first ``MAX_REJECTED_LISTED`` rejections in (reason, tables) order, and the count."""
+
+    def __init__(self, initial: Iterable[Rejected] = ()) -> None:
+        self.kept: list[Rejected] = []
+        self.total = 0
+        for rejected in initial:
+            self.add(rejected)
+
+    def add(self, rejected: Rejected) -> None:
+        self.total += 1
+        self.kept.append(rejected)
+        if len(self.kept) > 2 * MAX_REJECTED_LISTED:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.kept.sort(key=lambda r: (r.reason, r.tables))
+        del self.kept[MAX_REJECTED_LISTED:]
+
+    def listed(self) -> tuple[Rejected, ...]:
+        self._trim()
+        return tuple(self.kept)
+
+
 def plan_tables(
     floor: FloorView,
     *,
     party_size: int,
     blockers: Mapping[str, Blocker],
     max_tables: int | None = None,
+    budget: int | None = None,
 ) -> Plan:
     """Rank the candidates for a party, given which tables are blocked in its window.
 
@@ -95,10 +182,12 @@ def plan_tables(
     once as an ``ASSIGNMENT_CONFLICT`` rejection), so a full floor stays cheap; candidates
     that only a live hold blocks are enumerated and reported as ``HOLD_CONFLICT``.
     No candidate: ``HOLD_CONFLICTS`` if holds alone stand in the way of some candidate,
-    ``NO_TABLES_AVAILABLE`` if something would fit an empty floor, else ``NO_CAPACITY``.
+    ``SEARCH_BUDGET_EXHAUSTED`` if the budget ran out first, ``NO_TABLES_AVAILABLE`` if
+    something would fit an empty floor, else ``NO_CAPACITY``.
     """
     policy = floor.policy
     k = max_tables if max_tables is not None else policy.max_combination_size
+    work = Budget(limit=DEFAULT_SEARCH_BUDGET if budget is None else budget)
     required = policy.requires_adjacency(party_size)
     stages = [_Stage(adjacency=required, min_party=True)]
     if required and policy.adjacency_relaxable:
@@ -111,45 +200,56 @@ def plan_tables(
         Rejected((table_id,), "ASSIGNMENT_CONFLICT", {"blocked_by": [f"assignment:{b.ref}"]})
         for table_id, b in sorted(busy.items())
     ]
-    rejected: list[Rejected] = []
+    rejected = _Rejections()
     held_back = False
     for stage in stages:
-        viable: list[Candidate] = []
-        rejected = list(busy_rejections)
-        for candidate in _structural(floor, party_size, k, stage, rejected, exclude=busy):
+        shortlist = _Shortlist(MAX_CANDIDATES_LISTED)
+        rejected = _Rejections(busy_rejections)
+        for candidate in _structural(
+            floor, party_size, k, stage, rejected, exclude=busy, budget=work, shortlist=shortlist
+        ):
             holding = sorted({f"hold:{blockers[t].ref}" for t in candidate.tables if t in blockers})
             if holding:
                 held_back = True
-                rejected.append(
-                    Rejected(candidate.tables, "HOLD_CONFLICT", {"blocked_by": holding})
-                )
+                rejected.add(Rejected(candidate.tables, "HOLD_CONFLICT", {"blocked_by": holding}))
             else:
-                viable.append(candidate)
-        rejected.sort(key=lambda r: (r.reason, r.tables))
-        if viable:
+                shortlist.offer(candidate)
+        if shortlist.kept:
             return Plan(
                 party_size=party_size,
-                candidates=tuple(sorted(viable)),
-                rejected=tuple(rejected[:MAX_REJECTED_LISTED]),
-                rejected_total=len(rejected),
-                relaxations=min(viable).relaxations,
+                candidates=tuple(shortlist.kept),
+                rejected=rejected.listed(),
+                rejected_total=rejected.total,
+                relaxations=shortlist.kept[0].relaxations,
                 reason=None,
+                stopped_early=work.exhausted,
+                work=work.spent,
             )
+        if work.exhausted:
+            break  # the next rungs have nothing left to spend
     reason: NoCandidateReason
     if held_back:
         reason = "HOLD_CONFLICTS"
-    elif next(_structural(floor, party_size, k, stages[-1], [], exclude={}), None) is not None:
-        reason = "NO_TABLES_AVAILABLE"
+    elif work.exhausted:
+        reason = "SEARCH_BUDGET_EXHAUSTED"
     else:
-        reason = "NO_CAPACITY"
+        empty_floor = _structural(
+            floor, party_size, k, stages[-1], _Rejections(), exclude={}, budget=work
+        )
+        if next(empty_floor, None) is not None:
+            reason = "NO_TABLES_AVAILABLE"
+        else:
+            reason = "SEARCH_BUDGET_EXHAUSTED" if work.exhausted else "NO_CAPACITY"
     return Plan(
         party_size=party_size,
         candidates=(),
         # the last rung's rejections: it considered the most candidates
-        rejected=tuple(rejected[:MAX_REJECTED_LISTED]),
-        rejected_total=len(rejected),
+        rejected=rejected.listed(),
+        rejected_total=rejected.total,
         relaxations=(),
         reason=reason,
+        stopped_early=work.exhausted,
+        work=work.spent,
     )
 
 
@@ -158,30 +258,38 @@ def _structural(
     party_size: int,
     k: int,
     stage: _Stage,
-    rejected: list[Rejected],
+    rejected: _Rejections,
     *,
     exclude: Mapping[str, object],
+    budget: Budget,
+    shortlist: _Shortlist | None = None,
 ) -> Iterator[Candidate]:
-    """Every table set that could seat the party at this stage, leaving out ``exclude``."""
-    budget = floor.policy.slack_budget
+    """The table sets that could seat the party at this stage, leaving out ``exclude``:
+    single tables first, then each zone's minimal combinations in rank order of the zones.
+    With a shortlist, combinations that could not make it are not looked for."""
+    slack_budget = floor.policy.slack_budget
     required = floor.policy.requires_adjacency(party_size)
     by_zone: dict[str, list[Table]] = {}
     for table in sorted(floor.tables.values(), key=lambda t: t.table_id):
         if table.table_id in exclude:
             continue
         if not table.active:
-            rejected.append(Rejected((table.table_id,), "TABLE_INACTIVE"))
+            rejected.add(Rejected((table.table_id,), "TABLE_INACTIVE"))
             continue
         by_zone.setdefault(table.zone_id, []).append(table)
 
+    def preference(zone_id: str) -> int:
+        return floor.zones[zone_id].preference if zone_id in floor.zones else 0
+
+    settled: set[str] = set()
     for zone_id in sorted(by_zone):
-        preference = floor.zones[zone_id].preference if zone_id in floor.zones else 0
-        tables = by_zone[zone_id]
-        for table in tables:
+        for table in by_zone[zone_id]:
+            if not budget.take():
+                return
             if table.capacity < party_size:
                 continue
             if not _party_fits(table, party_size, stage.min_party):
-                rejected.append(
+                rejected.add(
                     Rejected(
                         (table.table_id,),
                         "PARTY_SIZE_RANGE",
@@ -189,51 +297,54 @@ def _structural(
                     )
                 )
                 continue
-            if table.capacity - party_size > budget:
-                rejected.append(
+            if table.capacity - party_size > slack_budget:
+                rejected.add(
                     Rejected(
                         (table.table_id,),
                         "SLACK_BUDGET_EXCEEDED",
-                        {"slack": table.capacity - party_size, "budget": budget},
+                        {"slack": table.capacity - party_size, "budget": slack_budget},
                     )
                 )
                 continue
+            settled.add(table.table_id)
             needs: tuple[Relaxation, ...] = (
                 ("min_party_size",) if not _party_fits(table, party_size, True) else ()
             )
             yield _candidate(
                 (table,),
                 zone_id=zone_id,
-                preference=preference,
+                preference=preference(zone_id),
                 party_size=party_size,
                 adjacency=required,
                 relaxations=needs,
             )
 
-        if k < 2:
-            continue
-        movable = [t for t in tables if t.movable]
+    if k < 2:
+        return
+    goal = Goal(party_size, party_size + slack_budget, k, frozenset(settled))
+    for zone_id in sorted(by_zone, key=lambda z: (preference(z), z)):
+        promising = always if shortlist is None else shortlist.bound(preference(zone_id), zone_id)
+        movable = [t for t in by_zone[zone_id] if t.movable]
         sets = (
-            connected_sets(floor, movable, k, party_size + budget)
+            connected_sets(floor, movable, goal, budget=budget, promising=promising)
             if stage.adjacency
-            else any_sets(movable, k, party_size + budget)
+            else any_sets(movable, goal, budget=budget, promising=promising)
         )
         for chosen in sets:
-            if len(chosen) < 2:
-                continue
-            capacity = sum(t.capacity for t in chosen)
-            if capacity < party_size:
-                continue
-            connected = not required or floor.is_connected(t.table_id for t in chosen)
-            needs = () if connected else ("adjacency",)
+            # the edge search's sets are connected by construction
+            connected = (
+                not required or stage.adjacency or floor.is_connected(t.table_id for t in chosen)
+            )
             yield _candidate(
                 chosen,
                 zone_id=zone_id,
-                preference=preference,
+                preference=preference(zone_id),
                 party_size=party_size,
                 adjacency=connected and required,
-                relaxations=needs,
+                relaxations=() if connected else ("adjacency",),
             )
+        if budget.exhausted:
+            return
 
 
 def _candidate(
@@ -264,57 +375,3 @@ def _party_fits(table: Table, party_size: int, enforce_min: bool) -> bool:
     return not (
         enforce_min and table.min_party_size is not None and party_size < table.min_party_size
     )
-
-
-def connected_sets(
-    floor: FloorView, tables: Iterable[Table], k: int, max_capacity: int
-) -> Iterator[tuple[Table, ...]]:
-    """Connected sets of up to ``k`` tables, each exactly once: grown from its smallest id
-    through neighbours with larger ids that are not yet adjacent to the set (the ESU scheme
-    of Wernicke), pruned once capacity exceeds ``max_capacity`` (tables only add seats)."""
-    by_id = {t.table_id: t for t in tables}
-
-    def exclusive(root: str, chosen: tuple[str, ...], newest: str) -> set[str]:
-        covered = {*chosen, newest}
-        for member in chosen:
-            covered |= floor.neighbours(member)
-        return {n for n in floor.neighbours(newest) if n in by_id and n > root and n not in covered}
-
-    def extend(
-        root: str, chosen: tuple[str, ...], extension: set[str], seats: int
-    ) -> Iterator[tuple[Table, ...]]:
-        if seats > max_capacity:
-            return
-        yield tuple(by_id[t] for t in chosen)
-        if len(chosen) == k:
-            return
-        remaining = set(extension)
-        for nxt in sorted(extension):
-            remaining.discard(nxt)
-            yield from extend(
-                root,
-                (*chosen, nxt),
-                remaining | exclusive(root, chosen, nxt),
-                seats + by_id[nxt].capacity,
-            )
-
-    for root in sorted(by_id):
-        yield from extend(root, (root,), exclusive(root, (), root), by_id[root].capacity)
-
-
-def any_sets(tables: Iterable[Table], k: int, max_capacity: int) -> Iterator[tuple[Table, ...]]:
-    """Sets of up to ``k`` tables regardless of adjacency (relaxed plans), in id order,
-    pruned by capacity."""
-    ordered = sorted(tables, key=lambda t: t.table_id)
-
-    def grow(start: int, chosen: tuple[Table, ...], seats: int) -> Iterator[tuple[Table, ...]]:
-        if chosen:
-            yield chosen
-        if len(chosen) == k:
-            return
-        for index in range(start, len(ordered)):
-            table = ordered[index]
-            if seats + table.capacity <= max_capacity:
-                yield from grow(index + 1, (*chosen, table), seats + table.capacity)
-
-    yield from grow(0, (), 0)

@@ -21,6 +21,7 @@ from seatledger.application.commands import (
 )
 from seatledger.application.results import AutoAssignResult, QuoteResult
 from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink
 from seatledger.application.testing import Scenario
 from seatledger.domain.errors import ErrorCode, PolicyDriftError, PolicyRequoteFailedError
@@ -113,6 +114,23 @@ def test_quote_holds_the_best_candidate_and_reports_skipped_ones(s: Scenario) ->
     assert skipped[("M7",)].reason == "HOLD_CONFLICT"
     assert skipped[("M7",)].detail["blocked_by"][0].startswith("hold:")
     assert [c.table_ids for c in result.candidates][:2] == [["P1"], ["P2"]]
+    assert not result.stopped_early  # the default search budget ranks every candidate
+
+
+def test_a_quote_says_when_the_planner_stopped_early(settings: Settings) -> None:
+    """A search budget of one table set: the bar's 2-top is the best found, not the main
+    room's (preferred), and the result says the search stopped early."""
+    service = AssignmentService(settings.model_copy(update={"planner_search_budget": 1}))
+    try:
+        with Scenario(service) as s:
+            s.at(EVENING).given(floor(), booking("b1", 2))
+            s.when(quote("b1"))
+            result = s.result
+            assert isinstance(result, QuoteResult)
+            assert result.stopped_early
+            assert result.hold is not None and result.hold.table_ids == ["B1"]
+    finally:
+        service.close()
 
 
 @pytest.mark.parametrize(

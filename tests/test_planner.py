@@ -1,20 +1,25 @@
-"""The planner: properties over random floors (hypothesis) and the ranking and ladder rules."""
+"""The planner: properties over random floors (hypothesis), brute-force references, the ranking
+and ladder rules, and the search budget on the floors that used to explode."""
 
 from __future__ import annotations
 
 import itertools
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seatledger.domain.combinations import Goal, LowestIds, any_sets, connected_sets
 from seatledger.domain.layout import FloorView, Table, Zone, edge
 from seatledger.domain.planner import (
+    DEFAULT_SEARCH_BUDGET,
+    MAX_CANDIDATES_LISTED,
     MAX_REJECTED_LISTED,
     Blocker,
     Candidate,
     Plan,
-    connected_sets,
+    Relaxation,
     plan_tables,
 )
 from seatledger.domain.policy import VenuePolicy
@@ -77,6 +82,40 @@ def floors(draw: st.DrawFn) -> tuple[FloorView, dict[str, Blocker], int]:
     }
     party = draw(st.integers(1, 14))
     return build_floor(tables, edges, policy), blockers, party
+
+
+@st.composite
+def crowded_floors(draw: st.DrawFn) -> tuple[FloorView, dict[str, Blocker], int]:
+    """Many look-alike movable tables, so the shortlist fills and the rank bounds prune."""
+    palette = draw(st.sampled_from([(1,), (2,), (2, 4), (2, 5), (3, 6), (1, 2, 4), (2, 3, 8)]))
+    count = draw(st.integers(8, 18))
+    capacities = [draw(st.sampled_from(palette)) for _ in range(count)]
+    if draw(st.booleans()):
+        capacities.sort()  # the better combinations come late in id order
+    tables = [
+        Table(
+            table_id=f"t{i:02d}",
+            zone_id=draw(st.sampled_from(["a", "b"])) if i % 3 == 0 else "a",
+            capacity=capacity,
+            movable=draw(st.sampled_from([True, True, True, False])),
+        )
+        for i, capacity in enumerate(capacities)
+    ]
+    same_zone = [
+        (a.table_id, b.table_id)
+        for a, b in itertools.combinations(tables, 2)
+        if a.zone_id == b.zone_id
+    ]
+    edges = draw(st.lists(st.sampled_from(same_zone), unique=True, max_size=40))
+    policy = VenuePolicy(
+        slack_budget=draw(st.integers(0, 4)),
+        max_combination_size=draw(st.integers(2, 4)),
+        adjacency_relaxable=draw(st.booleans()),
+    )
+    held = draw(st.lists(st.sampled_from([t.table_id for t in tables]), unique=True, max_size=3))
+    blockers = {t: Blocker("hold", f"h-{t}", f"b-{t}") for t in held}
+    zones = [Zone(zone_id="a"), Zone(zone_id="b", preference=draw(st.integers(-1, 1)))]
+    return build_floor(tables, edges, policy, zones), blockers, draw(st.integers(2, 12))
 
 
 def check_candidate(
@@ -142,27 +181,247 @@ def test_same_input_same_plan(
     assert again == first
 
 
+def fits_alone(table: Table, party: int, slack_budget: int, enforce_min: bool = True) -> bool:
+    """The planner's rule for a single-table candidate."""
+    if not party <= table.capacity <= party + slack_budget:
+        return False
+    if table.max_party_size is not None and party > table.max_party_size:
+        return False
+    return not (enforce_min and table.min_party_size is not None and party < table.min_party_size)
+
+
+def minimal_sets(
+    floor: FloorView, tables: list[Table], goal: Goal, *, adjacency: bool
+) -> set[tuple[str, ...]]:
+    """Brute force: every set of 2..k tables that seats the party within ``max_capacity``
+    (connected if ``adjacency``) and from which no table can be left out leaving a candidate."""
+
+    def candidate(combo: tuple[str, ...]) -> bool:
+        seats = sum(floor.tables[t].capacity for t in combo)
+        if not goal.party_size <= seats <= goal.max_capacity:
+            return False
+        if len(combo) == 1:
+            return combo[0] in goal.settled
+        return not adjacency or floor.is_connected(combo)
+
+    ids = sorted(t.table_id for t in tables)
+    return {
+        combo
+        for size in range(2, goal.k + 1)
+        for combo in itertools.combinations(ids, size)
+        if candidate(combo)
+        and not any(candidate(tuple(t for t in combo if t != out)) for out in combo)
+    }
+
+
 @settings(max_examples=200, deadline=None)
-@given(floors())
-def test_the_graph_enumeration_misses_no_connected_combination(
-    case: tuple[FloorView, dict[str, Blocker], int],
+@given(floors(), st.integers(1, 14), st.integers(0, 6))
+def test_the_searches_find_exactly_the_minimal_combinations(
+    case: tuple[FloorView, dict[str, Blocker], int], party: int, slack: int
 ) -> None:
-    """Against brute force over all k-subsets: the same connected sets, each once."""
+    """Against brute force over all k-subsets: the same minimal sets, each once, whether
+    grown through the edges or taken in id order."""
     floor, _, _ = case
     k = floor.policy.max_combination_size
     for zone_id in floor.zones:
         tables = [t for t in floor.tables.values() if t.zone_id == zone_id]
-        found = [
-            tuple(sorted(t.table_id for t in s)) for s in connected_sets(floor, tables, k, 10**6)
-        ]
-        assert len(found) == len(set(found))
-        brute = {
-            combo
-            for size in range(1, k + 1)
-            for combo in itertools.combinations(sorted(t.table_id for t in tables), size)
-            if floor.is_connected(combo)
-        }
-        assert set(found) == brute
+        settled = frozenset(t.table_id for t in tables if fits_alone(t, party, slack))
+        goal = Goal(party_size=party, max_capacity=party + slack, k=k, settled=settled)
+        for adjacency in (True, False):
+            search = connected_sets(floor, tables, goal) if adjacency else any_sets(tables, goal)
+            found = [tuple(sorted(t.table_id for t in s)) for s in search]
+            assert len(found) == len(set(found))
+            assert set(found) == minimal_sets(floor, tables, goal, adjacency=adjacency)
+
+
+def best_few(
+    floor: FloorView, tables: list[Table], goal: Goal, *, adjacency: bool, size: int
+) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Run a search with a shortlist of ``size`` (as the planner does) and return it."""
+    kept: list[tuple[int, int, tuple[str, ...]]] = []
+
+    def promising(slack: int, count: int, lowest_ids: LowestIds) -> bool:
+        return len(kept) < size or (slack, count, lowest_ids()) < kept[-1]
+
+    search = (
+        connected_sets(floor, tables, goal, promising=promising)
+        if adjacency
+        else any_sets(tables, goal, promising=promising)
+    )
+    for chosen in search:
+        seats = sum(t.capacity for t in chosen)
+        ids = tuple(sorted(t.table_id for t in chosen))
+        kept.append((seats - goal.party_size, len(chosen), ids))
+        kept.sort()
+        del kept[size:]
+    return kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(floors(), crowded_floors()),
+    st.integers(2, 12),
+    st.integers(0, 4),
+    st.integers(1, 3),
+)
+def test_the_rank_bounds_never_prune_one_of_the_best(
+    case: tuple[FloorView, dict[str, Blocker], int], party: int, slack: int, size: int
+) -> None:
+    """With a shortlist of one to three the bounds prune hard: it still ends up holding the
+    best sets brute force finds."""
+    floor, _, _ = case
+    k = floor.policy.max_combination_size
+    for zone_id in floor.zones:
+        tables = [t for t in floor.tables.values() if t.zone_id == zone_id and t.movable]
+        goal = Goal(party_size=party, max_capacity=party + slack, k=k)
+        for adjacency in (True, False):
+            every = minimal_sets(floor, tables, goal, adjacency=adjacency)
+            ranked = sorted(
+                (sum(floor.tables[t].capacity for t in s) - party, len(s), s) for s in every
+            )
+            found = best_few(floor, tables, goal, adjacency=adjacency, size=size)
+            assert found == ranked[:size]
+
+
+def test_the_edge_search_bounds_ids_by_tables_that_can_still_join() -> None:
+    """From T0 the search visits T3's branch first and keeps (T0, T3, T4, T5); the better
+    (T0, T2, T5, T6) lies in T5's branch, where T2 can only join through T6 later."""
+    tables = [Table(table_id=f"T{i}", zone_id="main", capacity=1, movable=True) for i in range(7)]
+    edges = [("T0", "T3"), ("T3", "T4"), ("T0", "T5"), ("T5", "T6"), ("T6", "T2")]
+    floor = build_floor(tables, edges)
+    goal = Goal(party_size=4, max_capacity=4, k=4)
+    assert best_few(floor, tables, goal, adjacency=True, size=1) == [
+        (0, 4, ("T0", "T2", "T5", "T6"))
+    ]
+
+
+def reference_candidates(
+    floor: FloorView, party: int, blockers: dict[str, Blocker]
+) -> list[Candidate]:
+    """Brute force over every k-subset of the free active tables, rung by rung of the ladder:
+    the minimal candidates that no hold blocks, ranked, the first ``MAX_CANDIDATES_LISTED``."""
+    policy = floor.policy
+    required = policy.requires_adjacency(party)
+    rungs = [(required, True)]
+    if required and policy.adjacency_relaxable:
+        rungs.append((False, True))
+    rungs.append((rungs[-1][0], False))
+    free = sorted(
+        t.table_id
+        for t in floor.tables.values()
+        if t.active and not (t.table_id in blockers and blockers[t.table_id].kind == "assignment")
+    )
+
+    def candidate(combo: tuple[str, ...], adjacency: bool, enforce_min: bool) -> bool:
+        chosen = [floor.tables[t] for t in combo]
+        if len(chosen) == 1:
+            return fits_alone(chosen[0], party, policy.slack_budget, enforce_min)
+        seats = sum(t.capacity for t in chosen)
+        return (
+            party <= seats <= party + policy.slack_budget
+            and all(t.movable for t in chosen)
+            and len({t.zone_id for t in chosen}) == 1
+            and (not adjacency or floor.is_connected(combo))
+        )
+
+    for rung in rungs:
+        found = []
+        for size in range(1, policy.max_combination_size + 1):
+            for combo in itertools.combinations(free, size):
+                if not candidate(combo, *rung) or any(t in blockers for t in combo):
+                    continue
+                if size > 1 and any(
+                    candidate(tuple(t for t in combo if t != out), *rung) for out in combo
+                ):
+                    continue
+                chosen = [floor.tables[t] for t in combo]
+                connected = not required or size == 1 or floor.is_connected(combo)
+                relaxations: tuple[Relaxation, ...] = ()
+                if size == 1 and not fits_alone(chosen[0], party, policy.slack_budget):
+                    relaxations = ("min_party_size",)
+                elif not connected:
+                    relaxations = ("adjacency",)
+                zone_id = chosen[0].zone_id
+                found.append(
+                    Candidate(
+                        slack=sum(t.capacity for t in chosen) - party,
+                        table_count=size,
+                        zone_preference=floor.zones[zone_id].preference,
+                        zone_id=zone_id,
+                        tables=combo,
+                        capacity=sum(t.capacity for t in chosen),
+                        adjacency_required=required and connected,
+                        relaxations=relaxations,
+                    )
+                )
+        if found:
+            return sorted(found)[:MAX_CANDIDATES_LISTED]
+    return []
+
+
+@settings(max_examples=300, deadline=None)
+@given(floors())
+def test_the_plan_lists_the_best_candidates_brute_force_finds(
+    case: tuple[FloorView, dict[str, Blocker], int],
+) -> None:
+    floor, blockers, party = case
+    plan = plan_tables(floor, party_size=party, blockers=blockers)
+    assert not plan.stopped_early and plan.work <= DEFAULT_SEARCH_BUDGET
+    assert list(plan.candidates) == reference_candidates(floor, party, blockers)
+
+
+@settings(max_examples=150, deadline=None)
+@given(crowded_floors())
+def test_pruning_by_rank_loses_none_of_the_best(
+    case: tuple[FloorView, dict[str, Blocker], int],
+) -> None:
+    floor, blockers, party = case
+    plan = plan_tables(floor, party_size=party, blockers=blockers)
+    assert not plan.stopped_early
+    assert list(plan.candidates) == reference_candidates(floor, party, blockers)
+
+
+@pytest.mark.parametrize(
+    ("capacities", "party", "best"),
+    [
+        # 3-tops only reach 9, 12, ...: one 3-top and the late 6-top seat 8 on two tables
+        ([3] * 12 + [6], 8, ("a00", "a12")),
+        # 2-tops overshoot 5 by one; the late 1-top makes it exact
+        ([2] * 12 + [1], 5, ("a00", "a01", "a12")),
+    ],
+)
+def test_the_best_combination_is_found_when_it_comes_last_in_id_order(
+    capacities: list[int], party: int, best: tuple[str, ...]
+) -> None:
+    """The shortlist fills with worse sets first; the bounds must not prune the better one."""
+    tables = [
+        Table(table_id=f"a{i:02d}", zone_id="main", capacity=c, movable=True)
+        for i, c in enumerate(capacities)
+    ]
+    floor = build_floor(tables, [], VenuePolicy(adjacency_required=False))
+    plan = plan_tables(floor, party_size=party, blockers={})
+    assert plan.best is not None and plan.best.tables == best
+    assert list(plan.candidates) == reference_candidates(floor, party, {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(floors(), st.integers(1, 60))
+def test_a_small_budget_bounds_the_work_and_still_plans_validly(
+    case: tuple[FloorView, dict[str, Blocker], int], budget: int
+) -> None:
+    floor, blockers, party = case
+    plan = plan_tables(floor, party_size=party, blockers=blockers, budget=budget)
+    assert plan.work <= budget
+    for candidate in plan.candidates:
+        check_candidate(floor, candidate, party, blockers)
+    assert list(plan.candidates) == sorted(plan.candidates)
+    assert (plan.best is None) == (plan.reason is not None)
+    if plan.stopped_early:
+        assert plan.work == budget
+        assert plan.reason in (None, "HOLD_CONFLICTS", "SEARCH_BUDGET_EXHAUSTED")
+    else:
+        # the search finished: the same plan an unbounded search makes
+        assert plan == plan_tables(floor, party_size=party, blockers=blockers)
 
 
 @settings(max_examples=200, deadline=None)
@@ -254,3 +513,56 @@ def test_no_candidate_reasons_are_specific() -> None:
     ]
     taken = {t: Blocker("assignment", f"b-{t}", f"b-{t}") for t in ("M1", "M2")}
     assert plan_tables(floor, party_size=2, blockers=taken).reason == "NO_TABLES_AVAILABLE"
+
+
+def look_alikes(count: int, capacity: int) -> list[Table]:
+    return [
+        Table(table_id=f"t{i:03d}", zone_id="main", capacity=capacity, movable=True)
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "capacity", "k", "expected"),
+    [
+        # every 3-subset of 200 tables used to be a candidate: 1.3 million of them
+        (200, 2, 3, [("t000", "t001", f"t{i:03d}") for i in range(2, 12)]),
+        # every subset of up to 8 of 28 tables: 4.7 million
+        (28, 1, 8, [("t000", "t001", "t002", "t003", "t004", f"t{i:03d}") for i in range(5, 15)]),
+    ],
+)
+def test_the_floors_that_exploded_are_planned_exactly_on_little_work(
+    count: int, capacity: int, k: int, expected: list[tuple[str, ...]]
+) -> None:
+    """Movable look-alike tables and no edges: the adjacency rung finds nothing, the relaxed
+    rung could combine anything. The bounds finish the search in a few hundred sets."""
+    floor = build_floor(look_alikes(count, capacity), [], VenuePolicy(max_combination_size=k))
+    plan = plan_tables(floor, party_size=6, blockers={})
+    assert not plan.stopped_early
+    assert plan.work < 1_000
+    assert [c.tables for c in plan.candidates] == expected
+    assert plan.relaxations == ("adjacency",)
+    for candidate in plan.candidates:
+        check_candidate(floor, candidate, 6, {})
+
+
+def test_a_search_beyond_the_budget_stops_early_with_a_valid_plan() -> None:
+    """197 of 200 tables held by other quotes: only one free set remains, found early, and no
+    bound can prune the held sets, so the search spends the whole budget."""
+    floor = build_floor(look_alikes(200, 2), [])
+    free = {"t000", "t001", "t199"}
+    held = {t: Blocker("hold", f"h-{t}", f"b-{t}") for t in floor.tables if t not in free}
+    plan = plan_tables(floor, party_size=6, blockers=held)
+    assert plan.stopped_early
+    assert plan.work == DEFAULT_SEARCH_BUDGET
+    assert plan.best is not None and plan.best.tables == ("t000", "t001", "t199")
+    check_candidate(floor, plan.best, 6, held)
+    assert plan.reason is None
+    assert plan.rejected_total > MAX_REJECTED_LISTED == len(plan.rejected)
+
+
+def test_a_budget_spent_before_any_candidate_is_a_reason() -> None:
+    floor = build_floor(look_alikes(200, 2), [])
+    plan = plan_tables(floor, party_size=6, blockers={}, budget=50)
+    assert (plan.reason, plan.stopped_early, plan.work) == ("SEARCH_BUDGET_EXHAUSTED", True, 50)
+    assert plan.candidates == ()

@@ -425,9 +425,11 @@ class ServiceDay(Aggregate):
         rules: HoldRules,
         stamp: Stamp,
         ttl_seconds: int | None = None,
+        search_budget: int | None = None,
     ) -> Quote:
         """Plan the booking's tables and hold the best candidate, with the adjacency
-        requirement the plan actually used (so its confirm honours a relaxed plan)."""
+        requirement the plan actually used (so its confirm honours a relaxed plan).
+        ``search_budget`` bounds the planner's work (None: the planner's default)."""
         hold_id = derive_hold_id(self.id, stamp.command_id)
         booking = self._open_booking(booking_id)
         if booking.tables and hold_id not in self.holds:
@@ -438,6 +440,7 @@ class ServiceDay(Aggregate):
             floor,
             party_size=booking.party_size,
             blockers=self.blockers(booking.window, booking_id, stamp.now),
+            budget=search_budget,
         )
         if hold_id in self.holds:  # the same quote re-sent
             return Quote(plan=plan, hold=self.holds[hold_id])
