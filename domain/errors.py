@@ -220,10 +220,13 @@ CODE_SPECS: Mapping[ErrorCode, CodeSpec] = {
         "Use a new idempotency key for a different request.",
         409,
     ),
+    # 503, not 409: the command was never judged against the day (it lost every race for the
+    # save), nothing was written, and re-sending it can succeed; generic HTTP clients retry a
+    # 503 with Retry-After and treat a 409 as final.
     ErrorCode.CONCURRENCY_CONFLICT: CodeSpec(
         "Concurrent writers kept changing the same service day; retries were exhausted.",
         "Retry the command; nothing was written.",
-        409,
+        503,
     ),
     ErrorCode.POLICY_DRIFT: CodeSpec(
         "The layout or policy changed since the hold was placed (details.kind says what).",
