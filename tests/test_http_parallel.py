@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from seatledger.application import AssignmentService, Settings
 from seatledger.application.http import create_app
@@ -203,3 +205,33 @@ def test_seatledger_serve_refuses_a_broken_keys_file(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "keys file" in done.stderr and "sha256" in done.stderr
     assert not (tmp_path / "never.db").exists()  # refused before the store was opened
+
+
+@pytest.mark.postgres
+def test_a_lost_store_is_503_with_retry_after(postgres_schema: str, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    write_keys(keys, KEYS)
+    settings = Settings(
+        persistence="postgres", postgres_schema=postgres_schema, projection_mode="off"
+    )
+    with (
+        AssignmentService(settings) as service,
+        running(create_app(service, keys)) as url,
+        httpx.Client(base_url=url, headers=auth(MANAGER)) as client,
+    ):
+        assert client.post(
+            "/restaurants/r1/commands/create-restaurant", json=body(floor())
+        ).is_success
+        assert client.get("/readyz").json() == {"status": "ready"}
+        with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(postgres_schema)))
+
+        for response in (
+            client.get("/readyz"),
+            client.post("/restaurants/r1/commands/register-booking", json=body(booking("b1"))),
+        ):
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["code"] == "STORAGE_UNAVAILABLE"
+            assert response.headers["Retry-After"] == "5"
+        assert client.get("/healthz").status_code == 200  # the process itself is fine
