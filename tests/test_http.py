@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -264,18 +265,21 @@ def test_a_rate_limited_hold_says_when_to_retry(seated: Api) -> None:
 
 
 class InterruptedService(AssignmentService):
-    """Another writer gets in just before the next save (a lost race, deterministically)."""
+    """Before each of the next saves, in order, another writer may get in (None: it does
+    not): a lost race, deterministically."""
 
-    before_save: Any = None
+    interlopers: list[Callable[[], object] | None]
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        interloper, self.before_save = self.before_save, None
+        interloper = self.interlopers.pop(0) if getattr(self, "interlopers", None) else None
         if interloper is not None:
             interloper()
         return super().save(*objs, **kwargs)
 
 
-def test_a_lost_race_is_a_retryable_503_and_the_re_send_goes_through(tmp_path: Path) -> None:
+@contextmanager
+def interrupted_server(tmp_path: Path) -> Iterator[tuple[Api, InterruptedService]]:
+    """r1 with booking b1 behind a server whose service has no re-runs left for a lost race."""
     keys = tmp_path / "keys.json"
     write_keys(keys, KEYS)
     settings = Settings(persistence="memory", command_retries=0)
@@ -283,20 +287,24 @@ def test_a_lost_race_is_a_retryable_503_and_the_re_send_goes_through(tmp_path: P
         service.execute(floor())
         service.execute(booking("b1"))
         with running(create_app(service, keys)) as url, httpx.Client(base_url=url) as client:
-            api = Api(client, service, RecordingSink(), keys)
-            resend = {"Idempotency-Key": "place-b1-m1"}
-            service.before_save = lambda: service.register_booking(booking("b2"))
-            before = api.written()
+            yield Api(client, service, RecordingSink(), keys), service
 
-            lost = api.command(HOST, "place_hold", body(hold("b1", "M1")), headers=resend)
-            assert_problem(lost, "CONCURRENCY_CONFLICT", 503)
-            assert lost.headers["Retry-After"] == "1"
-            assert api.written() == before + 2  # only the other writer's booking and its index
-            assert service.get_day("r1", DAY).holds == []
 
-            placed = api.command(HOST, "place_hold", body(hold("b1", "M1")), headers=resend)
-            assert placed.status_code == 200
-            assert placed.json()["table_ids"] == ["M1"]
+def test_a_lost_race_is_a_retryable_503_and_the_re_send_goes_through(tmp_path: Path) -> None:
+    with interrupted_server(tmp_path) as (api, service):
+        resend = {"Idempotency-Key": "place-b1-m1"}
+        service.interlopers = [lambda: service.register_booking(booking("b2"))]
+        before = api.written()
+
+        lost = api.command(HOST, "place_hold", body(hold("b1", "M1")), headers=resend)
+        assert_problem(lost, "CONCURRENCY_CONFLICT", 503)
+        assert lost.headers["Retry-After"] == "1"
+        assert api.written() == before + 2  # only the other writer's booking and its index
+        assert service.get_day("r1", DAY).holds == []
+
+        placed = api.command(HOST, "place_hold", body(hold("b1", "M1")), headers=resend)
+        assert placed.status_code == 200
+        assert placed.json()["table_ids"] == ["M1"]
 
 
 # --- credentials ------------------------------------------------------------------------------
