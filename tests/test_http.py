@@ -307,6 +307,26 @@ def test_a_lost_race_is_a_retryable_503_and_the_re_send_goes_through(tmp_path: P
         assert placed.json()["table_ids"] == ["M1"]
 
 
+def test_a_re_sent_auto_assign_after_a_lost_race_goes_through(tmp_path: Path) -> None:
+    """Clients are told to re-send a 503 with the same command id. An auto-assign whose
+    confirm lost the race released its hold; the re-send must quote anew, not replay the
+    released hold (today it answers HOLD_NOT_ACTIVE: the service's auto_assign replays its
+    ``<id>:quote:1`` step, whose hold the failed run released)."""
+    with interrupted_server(tmp_path) as (api, service):
+        resend = {"Idempotency-Key": "seat-b1"}
+        # the quote's save goes through; the confirm's save loses to another writer
+        service.interlopers = [None, lambda: service.register_booking(booking("b2"))]
+
+        lost = api.command(HOST, "auto_assign", {"booking_id": "b1"}, headers=resend)
+        assert_problem(lost, "CONCURRENCY_CONFLICT", 503)
+        assert lost.headers["Retry-After"] == "1"
+        assert [h.status for h in service.get_day("r1", DAY).holds] == ["released"]
+
+        again = api.command(HOST, "auto_assign", {"booking_id": "b1"}, headers=resend)
+        assert again.status_code == 200, again.text
+        assert again.json()["outcome"] == "assigned"
+
+
 # --- credentials ------------------------------------------------------------------------------
 
 
