@@ -403,6 +403,58 @@ def rebuild_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_serve(subparsers: Subparsers) -> None:
+    """``seatledger serve``: the HTTP service (needs the ``http`` extra, imported only here)."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve every command and query over HTTP (needs seatledger[http])",
+        description=(
+            "Run the HTTP service until SIGTERM or SIGINT (settings from SEATLEDGER_*): every "
+            "command and query under /restaurants/{id}, /healthz, /readyz and /openapi.json. "
+            "Requests carry 'Authorization: Bearer <key>'; the keys file (JSON, SHA-256 of each "
+            "key, bound to restaurants and a role) is re-read when it changes. See "
+            "docs/operations.md, 'HTTP service'."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    parser.add_argument("--keys", type=Path, metavar="FILE", help="the API keys file (JSON)")
+    parser.add_argument(
+        "--print-openapi",
+        action="store_true",
+        help="print the OpenAPI document (as in docs/openapi.json) and exit",
+    )
+
+    def serve(args: argparse.Namespace) -> int:
+        try:
+            from seatledger.application.http import server  # noqa: PLC0415 - optional extra
+            from seatledger.application.http.auth import KeysFileError  # noqa: PLC0415
+        except ImportError as exc:
+            _print_error(f"error: {exc}", "hint: pip install 'seatledger[http]'")
+            return EXIT_USAGE
+        if args.print_openapi:
+            print(server.openapi_json(), end="")
+            return EXIT_OK
+        if args.keys is None:
+            _print_error("error: --keys FILE is required", "hint: see docs/operations.md")
+            return EXIT_USAGE
+        level = logging.getLevelName(logging.getLogger("seatledger").getEffectiveLevel())
+        try:
+            server.serve(
+                load_settings(args, "http"),
+                host=args.host,
+                port=args.port,
+                keys_file=args.keys,
+                log_level=level.lower(),
+            )
+        except KeysFileError as err:
+            _print_error(f"error: {err}", "hint: see the keys file format in docs/operations.md")
+            return EXIT_USAGE
+        return EXIT_OK
+
+    parser.set_defaults(handler=serve, default_log_level="info")
+
+
 # --- the command line -----------------------------------------------------------------------
 
 #: One entry per subcommand.
@@ -413,6 +465,7 @@ SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_relay,
     add_status,
     add_rebuild,
+    add_serve,
 )
 
 

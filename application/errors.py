@@ -122,7 +122,9 @@ HTTP_STATUS: Mapping[str, int] = {
     ErrorCode.POLICY_DRIFT: 409,
     ErrorCode.POLICY_REQUOTE_FAILED: 409,
     ErrorCode.TABLE_AVAILABILITY_QUERY_FAILED: 503,
-    InfrastructureCode.CONCURRENCY_CONFLICT: 409,
+    # 503, not 409: the command lost every race for the save, nothing was written, and a
+    # re-send can succeed; generic HTTP clients retry a 503 with Retry-After, not a 409
+    InfrastructureCode.CONCURRENCY_CONFLICT: 503,
     InfrastructureCode.STORAGE_UNAVAILABLE: 503,
     InfrastructureCode.INTERNAL_ERROR: 500,
 }
