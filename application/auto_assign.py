@@ -1,4 +1,4 @@
-"""Auto-assign (domain.md sections 6, 8 and 9): quote, then confirm, recovering from drift by
+"""Auto-assign (docs/domain.md §6, §8, §9): quote, then confirm, recovering from drift by
 re-quoting, as a process of typed steps.
 
 Every step (quote, confirm, release) is a command of its own under an id derived from the

@@ -1,4 +1,4 @@
-"""Read-your-writes (domain.md section 11): a command's result shows the booking's members as
+"""Read-your-writes (docs/domain.md §11): a command's result shows the booking's members as
 the members read model has them, so its assignment ids are real rows' ids.
 
 Owns building :class:`AssignmentResult` from what a command did, the bounded re-reads of the

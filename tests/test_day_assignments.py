@@ -1,4 +1,4 @@
-"""The service day's rules for table sets (domain.md sections 6, 7 and 16): assign, unassign,
+"""The service day's rules for table sets (docs/domain.md §6, §7, §16): assign, unassign,
 close, idempotency and derived ids, on the aggregate alone. (Confirm, auto-assign and drift
 are tested at the service level for now.)"""
 

@@ -1,4 +1,4 @@
-"""The service day's rules for registrations and holds (domain.md sections 3 and 5), on the
+"""The service day's rules for registrations and holds (docs/domain.md §3, §5), on the
 aggregate alone: no store, no service, time as data."""
 
 from __future__ import annotations

@@ -90,3 +90,19 @@ def test_every_citation_of_the_specification_names_an_existing_section() -> None
         if n not in sections
     }
     assert dangling == set()
+
+
+def test_the_architecture_map_lists_every_module_and_nothing_else() -> None:
+    """docs/architecture.md's module map has one line per source module of the tree."""
+    text = (DOCS / "architecture.md").read_text().split("## Module map", 1)[1]
+    mapped = set(
+        re.findall(r"^\| `((?:domain|projections|application)/[\w/]+\.py)` \|", text, re.M)
+    )
+    root = DOCS.parent
+    modules = {
+        str(path.relative_to(root))
+        for folder in ("domain", "projections", "application")
+        for path in (root / folder).rglob("*.py")
+    }
+    assert sorted(modules - mapped) == [], "modules missing from the map"
+    assert sorted(mapped - modules) == [], "the map names modules that do not exist"

@@ -1,4 +1,4 @@
-"""Confirm hold (domain.md section 6): the ten checks, in their stated order, in one place.
+"""Confirm hold (docs/domain.md §6): the ten checks, in their stated order, in one place.
 
 The application resolves what only the directory knows (where the hold is filed, the booking's
 service day) and hands it over as plain data; :func:`confirm_hold` runs checks 1-10 in order,
@@ -65,7 +65,7 @@ def confirm_hold(
     stamp: Stamp,
     automation: AutomationContext | None = None,
 ) -> Outcome | DriftRejected:
-    """Checks 1-10 of domain.md section 6 on the booking's day (None: the booking is not
+    """Checks 1-10 of docs/domain.md §6 on the booking's day (None: the booking is not
     registered in the caller's restaurant); the first failure wins."""
     booking_id = request.booking_id
     # 1. idempotent replay: the original result, even if the hold is gone
