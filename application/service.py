@@ -244,8 +244,8 @@ class AssignmentService(Application[UUID]):
 
     @command_api(AutoAssign)
     def auto_assign(self, command: AutoAssign) -> AutoAssignResult:
-        """Quote then confirm, recovering from drift by re-quoting (docs/domain.md §8-§9); re-sending
-        the same auto-assign replays its steps instead of repeating them."""
+        """Quote then confirm, recovering from drift by re-quoting (docs/domain.md §8-§9);
+        re-sending the same auto-assign replays its steps instead of repeating them."""
         return self._auto_assign.run(command)
 
     @command_api(AssignTables)
