@@ -319,9 +319,9 @@ class AssignmentService(Application[UUID]):
         window: Window,
         exclude_booking_id: str | None = None,
     ) -> Availability:
-        """Whether a table is free of other bookings' assignments in
+        """Whether a table of this restaurant is free of other bookings' assignments in
         ``window``, and which path answered (database function, legacy scan, or the event
-        store)."""
+        store). Another restaurant's table is ``TABLE_NOT_FOUND`` (tenancy logged)."""
         return self._availability(restaurant_id, table_id, window, exclude_booking_id)
 
     @query_api(TableAvailability)
@@ -358,6 +358,9 @@ class AssignmentService(Application[UUID]):
     def _availability(
         self, restaurant_id: str, table_id: str, window: Window, exclude: str | None
     ) -> Availability:
+        self._store.reads().require_table(
+            restaurant_id, table_id, owners=self.availability.table_owners
+        )
         return self.availability.check(restaurant_id, table_id, window, exclude)
 
     def _confirm(

@@ -96,6 +96,27 @@ class Reads:
     def find_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:
         return self.get(day_id(restaurant_id, service_date), ServiceDay)
 
+    def require_table(
+        self, restaurant_id: str, table_id: str, *, owners: Callable[[str, str], list[str]]
+    ) -> None:
+        """``TABLE_NOT_FOUND`` unless the restaurant has the table (ids are per restaurant);
+        when ``owners`` names other restaurants using that id, the probe is a tenancy
+        violation, logged with both tenants (the caller's error names only its own)."""
+        floor = self.floor(restaurant_id)
+        if table_id in floor.tables:
+            return
+        others = owners(table_id, restaurant_id)
+        if others:
+            self._store.telemetry.emit(
+                "tenancy.violation",
+                level=logging.ERROR,
+                operation="table_availability",
+                table_id=table_id,
+                restaurant_id=restaurant_id,
+                owner_restaurant_ids=others,
+            )
+        floor.require_tables([table_id])
+
     def day(self, restaurant_id: str, service_date: date) -> ServiceDay:
         """A day the directory points at: it always exists, or the storage is at fault."""
         day = self.find_day(restaurant_id, service_date)

@@ -29,6 +29,10 @@ POSTGREST_SCHEMA_CODES = frozenset({"PGRST202", "PGRST205"})
 
 Path = Literal["function", "scan", "event_store"]
 
+#: The tenancy look-up of a table's other owners: how many it names, and its time limit.
+OWNERS_SHOWN = 5
+OWNERS_TIMEOUT_MS = 200
+
 #: Answers from the event store: (restaurant, table, window, excluded booking) -> blocking ids
 EventStoreAnswer = Callable[[str, str, Window, str | None], list[str]]
 
@@ -131,6 +135,28 @@ class AvailabilityQueries:
             self._fallback("scan", exc, params)
         blocking = self.event_store_answer(restaurant_id, table_id, window, exclude_booking_id)
         return Availability(not blocking, "event_store", sorted(blocking))
+
+    def table_owners(self, table_id: str, except_restaurant_id: str) -> list[str]:
+        """Other restaurants whose member rows name ``table_id`` (for the tenancy log of a
+        probe for a table the caller does not have). Best effort and bounded: at most
+        ``OWNERS_SHOWN`` ids, a short statement timeout on PostgreSQL, and ``[]`` whenever
+        the read model cannot say (the caller's answer is TABLE_NOT_FOUND either way)."""
+        try:
+            with self.db.read() as tx:
+                if tx.dialect == "postgres":
+                    tx.execute(
+                        "SELECT set_config('statement_timeout', :ms, true)",
+                        {"ms": str(min(self.statement_timeout_ms, OWNERS_TIMEOUT_MS))},
+                    )
+                rows = tx.execute(
+                    "SELECT DISTINCT restaurant_id FROM seatledger_members"
+                    " WHERE table_id = :table_id AND restaurant_id <> :restaurant_id"
+                    f" ORDER BY restaurant_id LIMIT {OWNERS_SHOWN}",
+                    {"table_id": table_id, "restaurant_id": except_restaurant_id},
+                )
+        except (psycopg.Error, sqlite3.Error):
+            return []
+        return [str(row[0]) for row in rows]
 
     def _guarded(self, query: Callable[[Tx], Availability], path: Path) -> Availability:
         with self.db.read() as tx:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from seatledger.application.results import HoldView
 from seatledger.application.telemetry import RecordingSink
 from seatledger.application.testing import Scenario
 from seatledger.domain.errors import ErrorCode
+from seatledger.domain.values import Window
 from tests.support import (
     EVENING,
     assign,
@@ -163,3 +165,54 @@ def test_another_restaurants_hold_blocks_nothing_here(s: Scenario, theirs: HoldV
     result: Any = s.when(hold("y1", "S1", restaurant_id="r3")).result
     assert result.table_ids == ["S1"]
     assert theirs.table_ids == ["S1"]
+
+
+# --- availability (issue 9 item 9) ---------------------------------------------------------
+
+
+def error_level_violations(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(
+        1
+        for r in caplog.records
+        if getattr(r, "telemetry", None) == "tenancy.violation" and r.levelno == logging.ERROR
+    )
+
+
+EVENING_WINDOW = Window(
+    start=datetime.fromisoformat("2026-11-24T18:00:00+00:00"),
+    end=datetime.fromisoformat("2026-11-24T23:00:00+00:00"),
+)
+
+
+def test_availability_of_another_restaurants_table_is_table_not_found(
+    s: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = RecordingSink()
+    s.service.telemetry.sinks.append(sink)
+    s.when(assign("x1", "S1", restaurant_id="r2"))
+
+    err = s.when(lambda: s.service.table_availability("r1", "S1", EVENING_WINDOW)).then_error(
+        ErrorCode.TABLE_NOT_FOUND, restaurant_id="r1", tables=["S1"]
+    )
+    assert "r2" not in repr(err.to_dict()) and "x1" not in repr(err.to_dict())
+    (violation,) = sink.named("tenancy.violation")
+    assert error_level_violations(caplog) == 1
+    assert violation.fields["operation"] == "table_availability"
+    assert violation.fields["restaurant_id"] == "r1"
+    assert violation.fields["owner_restaurant_ids"] == ["r2"]
+    assert violation.fields["table_id"] == "S1"
+    # r2 asking about its own table gets the answer
+    assert not s.service.is_table_available("r2", "S1", EVENING_WINDOW)
+
+
+def test_availability_of_an_unknown_table_or_restaurant(s: Scenario) -> None:
+    sink = RecordingSink()
+    s.service.telemetry.sinks.append(sink)
+    s.when(lambda: s.service.table_availability("r1", "T9", EVENING_WINDOW)).then_error(
+        ErrorCode.TABLE_NOT_FOUND, restaurant_id="r1", tables=["T9"]
+    )
+    s.when(lambda: s.service.is_table_available("nowhere", "M1", EVENING_WINDOW)).then_error(
+        ErrorCode.RESTAURANT_NOT_FOUND, restaurant_id="nowhere"
+    )
+    assert sink.named("tenancy.violation") == []  # nobody else's table: just unknown
+    assert s.service.is_table_available("r1", "M1", EVENING_WINDOW)
