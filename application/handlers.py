@@ -132,7 +132,7 @@ class CommandHandlers:
             command.service,
         )
         service_date = block.service_date
-        index = work.booking_index(command.restaurant_id, command.booking_id)
+        index = work.booking_index(command.restaurant_id, command.booking_id, registering=True)
         if index is not None and index.service_date != service_date:
             raise AlreadyExistsError(
                 ErrorCode.BOOKING_EXISTS,

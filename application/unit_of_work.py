@@ -35,7 +35,7 @@ from seatledger.domain.directory import (
     hold_index_id,
     hold_restaurant_mismatch,
 )
-from seatledger.domain.errors import ErrorCode, NotFoundError
+from seatledger.domain.errors import AlreadyExistsError, ErrorCode, NotFoundError
 from seatledger.domain.layout import FloorLayout, FloorView, layout_id
 from seatledger.domain.service_day import HoldState, ServiceDay, day_id
 from seatledger.domain.values import Window
@@ -124,11 +124,37 @@ class Reads:
             raise RuntimeError(f"service day {restaurant_id}/{service_date} is missing")
         return day
 
-    def booking_index(self, restaurant_id: str, booking_id: str) -> BookingIndex | None:
+    def booking_index(
+        self, restaurant_id: str, booking_id: str, *, registering: bool = False
+    ) -> BookingIndex | None:
+        """Where the caller's booking is filed. An entry filed for another address (an id
+        stored before the input contract, whose parts collide) is never the caller's:
+        reported as a tenancy violation and refused, without its date."""
         aggregate_id = booking_index_id(restaurant_id, booking_id)
         if aggregate_id in self.aggregates:  # filed by this very attempt
-            return self.get(aggregate_id, BookingIndex)
-        return self._store.directory_get(aggregate_id, BookingIndex)
+            index = self.get(aggregate_id, BookingIndex)
+        else:
+            index = self._store.directory_get(aggregate_id, BookingIndex)
+        if index is not None and (index.restaurant_id, index.booking_id) != (
+            restaurant_id,
+            booking_id,
+        ):
+            self._store.telemetry.emit(
+                "tenancy.violation",
+                level=logging.ERROR,
+                operation="register_booking" if registering else "find_booking",
+                booking_id=booking_id,
+                restaurant_id=restaurant_id,
+                owner_restaurant_id=index.restaurant_id,
+            )
+            if registering:  # the id's entry is taken: the booking cannot be filed
+                raise AlreadyExistsError(
+                    ErrorCode.BOOKING_EXISTS,
+                    f"booking id {booking_id} cannot be used in restaurant {restaurant_id}",
+                    details={"booking_id": booking_id, "restaurant_id": restaurant_id},
+                )
+            return None
+        return index
 
     def booking_day(self, restaurant_id: str, booking_id: str) -> ServiceDay:
         index = self.booking_index(restaurant_id, booking_id)
