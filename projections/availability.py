@@ -1,12 +1,14 @@
 """Is table T free for window W (excluding booking B)?
 
-Primary path (PostgreSQL): the ``seatledger_table_available`` SQL function over the members
-table. Fallback for a *schema miss* (the function or table is missing): the legacy scan, which
+Primary path (PostgreSQL): the ``seatledger_table_blockers`` SQL function over the members
+table (``seatledger_table_available`` is "none blocks", for other database clients).
+Fallback for a *schema miss* (the function or table is missing): the legacy scan, which
 reads only the rows of T that overlap W (``start_at < W.end and end_at > W.start``, indexed).
 If the members table itself is missing, the answer comes from the event store. Any other
 database error becomes ``TABLE_AVAILABILITY_QUERY_FAILED``. The choice is made per call: a
 miss never switches a process to the fallback for good (the source system's defect).
-Availability considers assignments only; live holds are the quote's question.
+Availability considers assignments only; live holds are the quote's question. Every path
+names the bookings that block the table, sorted.
 """
 
 from __future__ import annotations
@@ -169,13 +171,14 @@ class AvailabilityQueries:
 
     @staticmethod
     def _function(tx: Tx, params: Mapping[str, object]) -> Availability:
-        ((available,),) = tx.execute(
-            "SELECT seatledger_table_available(:restaurant_id, :table_id,"
+        rows = tx.execute(
+            "SELECT seatledger_table_blockers(:restaurant_id, :table_id,"
             " CAST(:start_at AS TIMESTAMPTZ), CAST(:end_at AS TIMESTAMPTZ),"
             " CAST(:exclude AS TEXT))",
             params,
         )
-        return Availability(bool(available), "function")
+        blocking = sorted(str(row[0]) for row in rows)
+        return Availability(not blocking, "function", blocking)
 
     @staticmethod
     def _scan(tx: Tx, params: Mapping[str, object]) -> Availability:
