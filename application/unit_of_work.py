@@ -44,6 +44,19 @@ A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 
+#: Back-off between attempts of a command that lost the race for a save: "full jitter" over a
+#: capped exponential (the first re-run waits up to 4 ms, then 8, 16, ... at most 128 ms), so
+#: writers that collided spread out instead of colliding again (bench contention).
+BACKOFF_BASE_SECONDS = 0.004
+BACKOFF_CAP_SECONDS = 0.128
+
+
+def backoff_seconds(attempt: int) -> float:
+    """How long to wait after the ``attempt``-th attempt lost the race (1, 2, ...)."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
+
+
 class Origin(Protocol):
     """Who issued a command, under which id: every command model is one."""
 
@@ -278,7 +291,7 @@ class AggregateStore:
             except IntegrityError:
                 self.telemetry.emit("command.retry", level=logging.DEBUG, attempt=attempt)
                 if attempt < attempts:
-                    time.sleep(random.uniform(0, 0.002 * attempt))
+                    time.sleep(backoff_seconds(attempt))
         raise ConcurrencyConflictError(
             f"gave up after {attempts} attempts: other writers kept changing the same data",
             details={"attempts": attempts},
