@@ -5,7 +5,7 @@ losers get the domain's answer, never a double booking.
 Why never ``CONCURRENCY_CONFLICT`` in the races: a loser's save fails only because another
 writer committed first; the service re-runs the command on the fresh day, which now holds
 the winner's hold or assignment, so the re-run fails the domain check and writes nothing.
-One retry is always enough, and the default budget is eight.
+One retry is always enough, and the default budget is 24.
 """
 
 from __future__ import annotations

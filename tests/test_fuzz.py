@@ -8,13 +8,14 @@ input is ``INVALID_INPUT`` (never a retry-later or internal code); and nothing i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from seatledger.application.commands import COMMAND_METHODS
@@ -24,6 +25,9 @@ from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from tests.support import DAY, booking, floor, position
+
+#: examples per fuzz test and backend (raise it for a soak: SEATLEDGER_FUZZ_EXAMPLES=5000)
+EXAMPLES = int(os.environ.get("SEATLEDGER_FUZZ_EXAMPLES", "400"))
 
 #: codes that would tell a client "retry later" or "our bug" for what is really bad input
 NOT_FOR_BAD_INPUT = {
@@ -139,7 +143,7 @@ def test_every_command_kind_is_fuzzed() -> None:
 
 
 @settings(
-    max_examples=400,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -152,7 +156,9 @@ def test_spoiled_commands_get_typed_errors_and_write_nothing(
     try:
         getattr(world, method)(payload)
         assert not bad_text, f"{method} accepted hostile text: {payload!r}"
+        event("accepted")
     except SeatLedgerError as err:
+        event(str(err.code))
         assert err.code == ErrorCode.INVALID_INPUT or not bad_text, (method, err.to_dict())
         assert err.code not in NOT_FOR_BAD_INPUT, (method, payload, err.to_dict())
         assert position(world) == before, (method, payload, err.to_dict())
@@ -240,7 +246,7 @@ def test_the_valid_queries_succeed(world: AssignmentService) -> None:
 
 
 @settings(
-    max_examples=400,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -253,7 +259,9 @@ def test_spoiled_queries_get_typed_errors_and_write_nothing(
     try:
         getattr(world, method)(*args, **kwargs)
         assert not bad_text, f"{method} accepted hostile text: {args!r} {kwargs!r}"
+        event("accepted")
     except SeatLedgerError as err:
+        event(str(err.code))
         assert err.code == ErrorCode.INVALID_INPUT or not bad_text, (method, err.to_dict())
         assert err.code not in NOT_FOR_BAD_INPUT, (method, args, kwargs, err.to_dict())
     assert position(world) == before
