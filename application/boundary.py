@@ -10,6 +10,7 @@ The HTTP status of each code is part of the boundary too: :mod:`seatledger.appli
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -36,15 +37,15 @@ class Observed(Protocol):
 S = TypeVar("S", bound=Observed)
 
 
-def parse_command(model: type[C], command: C | Mapping[str, Any]) -> C:
-    """Validate input into a command model; failures become ``INVALID_INPUT``."""
+def parse_command(model: type[C], command: C | Mapping[str, Any], *, kind: str = "command") -> C:
+    """Validate input into a command (or query) model; failures become ``INVALID_INPUT``."""
     try:
         return model.model_validate(command)
     except ValidationError as exc:
         raise InvalidInputError(
             f"invalid {model.__name__}: {exc.error_count()} error(s)",
             details={
-                "command": model.__name__,
+                kind: model.__name__,
                 "errors": [
                     {
                         "field": ".".join(str(part) for part in error["loc"]) or "(root)",
@@ -116,11 +117,44 @@ def command_api(
     return decorate
 
 
-def query_api(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-    """Decorate a service query: its arguments are plain values, its errors typed."""
+def query_api(
+    model: type[BaseModel],
+) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], R]]:
+    """Decorate a service query: its plain arguments are bound to ``model`` and validated
+    like a command's (bad ones are ``INVALID_INPUT``) before the query runs; errors typed."""
 
-    @functools.wraps(method)
-    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return guarded(self.telemetry, method.__name__, lambda: method(self, *args, **kwargs))
+    def decorate(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+        signature = inspect.signature(method)
+        if set(signature.parameters) - {"self"} != set(model.model_fields):
+            raise TypeError(f"{method.__name__}'s parameters are not {model.__name__}'s fields")
 
-    return wrapper
+        @functools.wraps(method)
+        def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            def run() -> R:
+                query = parse_query(model, signature, (self, *args), kwargs)
+                fields = {name: getattr(query, name) for name in type(query).model_fields}
+                return method(self, *(), **fields)  # type: ignore[call-arg]
+
+            return guarded(self.telemetry, method.__name__, run)
+
+        return wrapper
+
+    return decorate
+
+
+def parse_query(
+    model: type[C], signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> C:
+    """Bind a query's arguments to its parameters, then validate them into ``model``."""
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:  # too many, missing or unknown arguments
+        raise InvalidInputError(
+            f"invalid {model.__name__}: {exc}",
+            details={
+                "query": model.__name__,
+                "errors": [{"field": "(root)", "error": str(exc), "type": "arguments"}],
+            },
+        ) from None
+    arguments = {name: value for name, value in bound.arguments.items() if name != "self"}
+    return parse_command(model, arguments, kind="query")

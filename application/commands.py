@@ -12,9 +12,8 @@ from datetime import date, time
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
-from seatledger.application.inputs import problems
+from seatledger.application.inputs import enforce
 from seatledger.domain.layout import Table, Zone
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.service_day import ActorRole
@@ -37,13 +36,7 @@ class Command(BaseModel):
     @model_validator(mode="after")
     def _input_contract(self) -> Command:
         """Every text and date of the command, nested values included (docs/api.md)."""
-        found = list(problems(self))
-        if found:
-            raise PydanticCustomError(
-                "input_contract",
-                "{problems}",
-                {"problems": "; ".join(f"{field} {problem}" for field, problem in found)},
-            )
+        enforce(self)
         return self
 
 

@@ -132,7 +132,7 @@ class CommandHandlers:
             command.service,
         )
         service_date = block.service_date
-        index = work.booking_index(command.restaurant_id, command.booking_id)
+        index = work.booking_index(command.restaurant_id, command.booking_id, registering=True)
         if index is not None and index.service_date != service_date:
             raise AlreadyExistsError(
                 ErrorCode.BOOKING_EXISTS,
@@ -184,7 +184,10 @@ class CommandHandlers:
         floor = work.floor(command.restaurant_id)
         day = work.booking_day(command.restaurant_id, command.booking_id)
         if command.replaces_hold_id is not None:
-            work.hold_location(command.restaurant_id, command.replaces_hold_id)
+            replaced = work.hold_location(command.restaurant_id, command.replaces_hold_id)
+            if replaced is not None and replaced.service_date != day.service_date:
+                # hold ids are global: a hold filed on another day is another booking's
+                raise replaced_hold_mismatch(command.replaces_hold_id, command.booking_id)
         hold = day.place_hold(
             booking_id=command.booking_id,
             tables=tuple(command.table_ids),
@@ -333,6 +336,15 @@ def confirmed(
         )
         raise err
     return decided
+
+
+def replaced_hold_mismatch(hold_id: str, booking_id: str) -> HoldError:
+    """What the day answers for another booking's hold on the same day (domain.md §5)."""
+    return HoldError(
+        ErrorCode.HOLD_BOOKING_MISMATCH,
+        f"hold {hold_id} belongs to another booking",
+        details={"hold_id": hold_id, "booking_id": booking_id},
+    )
 
 
 def hold_not_found(hold_id: str) -> NotFoundError:

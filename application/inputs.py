@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
 
 MAX_TEXT_LENGTH = 200
 MIN_DATE = date(2000, 1, 1)
@@ -69,6 +70,18 @@ def problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from problems(item, _join(path, str(index)))
+
+
+def enforce(model: BaseModel) -> None:
+    """Raise the contract's breaches of a validated command or query as one validation error
+    (a model validator calls this, so pydantic reports it like any other bad field)."""
+    found = list(problems(model))
+    if found:
+        raise PydanticCustomError(
+            "input_contract",
+            "{problems}",
+            {"problems": "; ".join(f"{field} {problem}" for field, problem in found)},
+        )
 
 
 def _printable(text: str) -> str:

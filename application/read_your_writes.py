@@ -2,8 +2,9 @@
 the members read model has them, so its assignment ids are real rows' ids.
 
 Owns building :class:`AssignmentResult` from what a command did, the bounded re-reads of the
-read model when a projection lags (then ``""`` for rows not yet visible, and a warning; ids are
-never invented), and the members query.
+read model when a projection lags or the read fails (then ``""`` for rows not yet visible, and a
+warning; ids are never invented: a stored command is never reported as failed), and the members
+query.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
+from seatledger.application.errors import STORAGE_ERRORS
 from seatledger.application.results import AssignmentResult, Member
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
@@ -114,13 +116,19 @@ class ReadYourWrites:
     ) -> list[Member]:
         """The booking's members as the read model shows them. If rows are missing, re-read
         a bounded number of times, then return them with assignment id "" (not yet visible;
-        re-read later) and warn. Ids are never invented."""
+        re-read later) and warn. A read that fails (the members table gone, the read-model
+        database down) counts as rows missing. Ids are never invented."""
         expected = {member.table_id: member.assignment_id for member in members}
         if not expected:
             return []
         visible: dict[str, str] = {}
+        failure: str | None = None
         for attempt in range(self._retries + 1):
-            rows = booking_members(self._read_models, restaurant_id, booking_id)
+            try:
+                rows = booking_members(self._read_models, restaurant_id, booking_id)
+                failure = None
+            except STORAGE_ERRORS as exc:  # the command is stored: its result is not a failure
+                rows, failure = [], f"{type(exc).__name__}: {exc}".strip()
             visible = {
                 row.table_id: row.assignment_id
                 for row in rows
@@ -140,6 +148,7 @@ class ReadYourWrites:
                 booking_id=booking_id,
                 table_ids=missing,
                 reads=self._retries + 1,
+                **({} if failure is None else {"read_error": failure}),
             )
         return members_of(booking_id, members, visible, window, merge_group_id)
 

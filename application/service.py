@@ -53,6 +53,16 @@ from seatledger.application.commands import (
 from seatledger.application.errors import STORAGE_ERRORS
 from seatledger.application.handlers import CommandHandlers, confirmed, hold_not_found
 from seatledger.application.mapper import PydanticMapper
+from seatledger.application.queries import (
+    CatchUpProjections,
+    GetBooking,
+    GetDay,
+    GetHold,
+    GetMembers,
+    GetRestaurant,
+    LoadDay,
+    TableAvailability,
+)
 from seatledger.application.read_your_writes import ReadYourWrites
 from seatledger.application.results import (
     AssignmentResult,
@@ -71,7 +81,7 @@ from seatledger.application.telemetry import Telemetry
 from seatledger.application.unit_of_work import AggregateStore, UnitOfWork
 from seatledger.application.wiring import ReadSide, prepare_storage, store_unavailable
 from seatledger.domain.errors import InvalidInputError
-from seatledger.domain.service_day import AutomationContext, Outcome, ServiceDay, day_id
+from seatledger.domain.service_day import AutomationContext, Outcome, ServiceDay
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability
 
@@ -271,16 +281,16 @@ class AssignmentService(Application[UUID]):
 
     # --- queries ---
 
-    @query_api
+    @query_api(GetRestaurant)
     def get_restaurant(self, restaurant_id: str) -> RestaurantView:
         return RestaurantView.of(self._store.reads().floor(restaurant_id))
 
-    @query_api
+    @query_api(GetBooking)
     def get_booking(self, restaurant_id: str, booking_id: str) -> BookingView:
         day = self._store.reads().booking_day(restaurant_id, booking_id)
         return BookingView.of(day, day.booking(booking_id))
 
-    @query_api
+    @query_api(GetHold)
     def get_hold(self, restaurant_id: str, hold_id: str) -> HoldView:
         reads = self._store.reads()
         index = reads.hold_location(restaurant_id, hold_id)
@@ -289,19 +299,19 @@ class AssignmentService(Application[UUID]):
         day = reads.day(restaurant_id, index.service_date)
         return HoldView.of(day, day.hold(hold_id), self.clock.now())
 
-    @query_api
+    @query_api(GetDay)
     def get_day(self, restaurant_id: str, service_date: date) -> DayView:
         reads = self._store.reads()
         reads.floor(restaurant_id)
         day = reads.find_day(restaurant_id, service_date)
         return DayView.of(restaurant_id, service_date, day, self.clock.now())
 
-    @query_api
+    @query_api(GetMembers)
     def members(self, restaurant_id: str, booking_id: str) -> list[Member]:
         """The booking's rows in the members read model (what other readers see)."""
         return self._results.members(restaurant_id, booking_id)
 
-    @query_api
+    @query_api(TableAvailability)
     def table_availability(
         self,
         restaurant_id: str,
@@ -309,10 +319,12 @@ class AssignmentService(Application[UUID]):
         window: Window,
         exclude_booking_id: str | None = None,
     ) -> Availability:
-        """Whether a table is free of other bookings' assignments in ``window``, and which
-        path answered (database function, legacy scan, or the event store)."""
-        return self.availability.check(restaurant_id, table_id, window, exclude_booking_id)
+        """Whether a table of this restaurant is free of other bookings' assignments in
+        ``window``, and which path answered (database function, legacy scan, or the event
+        store). Another restaurant's table is ``TABLE_NOT_FOUND`` (tenancy logged)."""
+        return self._availability(restaurant_id, table_id, window, exclude_booking_id)
 
+    @query_api(TableAvailability)
     def is_table_available(
         self,
         restaurant_id: str,
@@ -320,18 +332,17 @@ class AssignmentService(Application[UUID]):
         window: Window,
         exclude_booking_id: str | None = None,
     ) -> bool:
-        return self.table_availability(
-            restaurant_id, table_id, window, exclude_booking_id
-        ).available
+        return self._availability(restaurant_id, table_id, window, exclude_booking_id).available
 
+    @query_api(CatchUpProjections)
     def catch_up_projections(self) -> int:
         """Bring every read model up to date now (tests, tools); returns events applied."""
         return sum(runner.catch_up() for runner in self.projection_runners)
 
+    @query_api(LoadDay)
     def load_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:
         """The service day aggregate itself (read-only use: audits, tests, projections)."""
-        found = self._store.load(day_id(restaurant_id, service_date))
-        return found if isinstance(found, ServiceDay) else None
+        return self._store.reads().find_day(restaurant_id, service_date)
 
     # --- the parts, joined ---
 
@@ -343,6 +354,14 @@ class AssignmentService(Application[UUID]):
         self, command: C, handler: Callable[[UnitOfWork, C], Outcome]
     ) -> AssignmentResult:
         return self._results.result(command.restaurant_id, self._do(command, handler))
+
+    def _availability(
+        self, restaurant_id: str, table_id: str, window: Window, exclude: str | None
+    ) -> Availability:
+        self._store.reads().require_table(
+            restaurant_id, table_id, owners=self.availability.table_owners
+        )
+        return self.availability.check(restaurant_id, table_id, window, exclude)
 
     def _confirm(
         self, command: ConfirmHold, automation: AutomationContext | None

@@ -85,8 +85,9 @@ class Settings(BaseSettings):
 
     #: Cached aggregates per process (service days are fast-forwarded, never served stale).
     aggregate_cache_size: int = Field(default=256, ge=0)
-    #: How often a command is re-run on fresh state after an optimistic-concurrency conflict.
-    command_retries: int = Field(default=8, ge=0)
+    #: How often a command is re-run on fresh state after an optimistic-concurrency conflict
+    #: (with the back-off of unit_of_work.backoff_seconds; bench contention sized it).
+    command_retries: int = Field(default=24, ge=0)
 
     #: Who keeps the read models current: a thread of the service (in_process; the default
     #: for SQLite and memory), a separate ``seatledger worker`` (the default for PostgreSQL),

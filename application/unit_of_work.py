@@ -35,13 +35,26 @@ from seatledger.domain.directory import (
     hold_index_id,
     hold_restaurant_mismatch,
 )
-from seatledger.domain.errors import ErrorCode, NotFoundError
+from seatledger.domain.errors import AlreadyExistsError, ErrorCode, NotFoundError
 from seatledger.domain.layout import FloorLayout, FloorView, layout_id
 from seatledger.domain.service_day import HoldState, ServiceDay, day_id
 from seatledger.domain.values import Window
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
+
+
+#: Back-off between attempts of a command that lost the race for a save: "full jitter" over a
+#: capped exponential (the first re-run waits up to 4 ms, then 8, 16, ... at most 128 ms), so
+#: writers that collided spread out instead of colliding again (bench contention).
+BACKOFF_BASE_SECONDS = 0.004
+BACKOFF_CAP_SECONDS = 0.128
+
+
+def backoff_seconds(attempt: int) -> float:
+    """How long to wait after the ``attempt``-th attempt lost the race (1, 2, ...)."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
 
 
 class Origin(Protocol):
@@ -96,6 +109,27 @@ class Reads:
     def find_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:
         return self.get(day_id(restaurant_id, service_date), ServiceDay)
 
+    def require_table(
+        self, restaurant_id: str, table_id: str, *, owners: Callable[[str, str], list[str]]
+    ) -> None:
+        """``TABLE_NOT_FOUND`` unless the restaurant has the table (ids are per restaurant);
+        when ``owners`` names other restaurants using that id, the probe is a tenancy
+        violation, logged with both tenants (the caller's error names only its own)."""
+        floor = self.floor(restaurant_id)
+        if table_id in floor.tables:
+            return
+        others = owners(table_id, restaurant_id)
+        if others:
+            self._store.telemetry.emit(
+                "tenancy.violation",
+                level=logging.ERROR,
+                operation="table_availability",
+                table_id=table_id,
+                restaurant_id=restaurant_id,
+                owner_restaurant_ids=others,
+            )
+        floor.require_tables([table_id])
+
     def day(self, restaurant_id: str, service_date: date) -> ServiceDay:
         """A day the directory points at: it always exists, or the storage is at fault."""
         day = self.find_day(restaurant_id, service_date)
@@ -103,11 +137,37 @@ class Reads:
             raise RuntimeError(f"service day {restaurant_id}/{service_date} is missing")
         return day
 
-    def booking_index(self, restaurant_id: str, booking_id: str) -> BookingIndex | None:
+    def booking_index(
+        self, restaurant_id: str, booking_id: str, *, registering: bool = False
+    ) -> BookingIndex | None:
+        """Where the caller's booking is filed. An entry filed for another address (an id
+        stored before the input contract, whose parts collide) is never the caller's:
+        reported as a tenancy violation and refused, without its date."""
         aggregate_id = booking_index_id(restaurant_id, booking_id)
         if aggregate_id in self.aggregates:  # filed by this very attempt
-            return self.get(aggregate_id, BookingIndex)
-        return self._store.directory_get(aggregate_id, BookingIndex)
+            index = self.get(aggregate_id, BookingIndex)
+        else:
+            index = self._store.directory_get(aggregate_id, BookingIndex)
+        if index is not None and (index.restaurant_id, index.booking_id) != (
+            restaurant_id,
+            booking_id,
+        ):
+            self._store.telemetry.emit(
+                "tenancy.violation",
+                level=logging.ERROR,
+                operation="register_booking" if registering else "find_booking",
+                booking_id=booking_id,
+                restaurant_id=restaurant_id,
+                owner_restaurant_id=index.restaurant_id,
+            )
+            if registering:  # the id's entry is taken: the booking cannot be filed
+                raise AlreadyExistsError(
+                    ErrorCode.BOOKING_EXISTS,
+                    f"booking id {booking_id} cannot be used in restaurant {restaurant_id}",
+                    details={"booking_id": booking_id, "restaurant_id": restaurant_id},
+                )
+            return None
+        return index
 
     def booking_day(self, restaurant_id: str, booking_id: str) -> ServiceDay:
         index = self.booking_index(restaurant_id, booking_id)
@@ -231,7 +291,7 @@ class AggregateStore:
             except IntegrityError:
                 self.telemetry.emit("command.retry", level=logging.DEBUG, attempt=attempt)
                 if attempt < attempts:
-                    time.sleep(random.uniform(0, 0.002 * attempt))
+                    time.sleep(backoff_seconds(attempt))
         raise ConcurrencyConflictError(
             f"gave up after {attempts} attempts: other writers kept changing the same data",
             details={"attempts": attempts},

@@ -43,6 +43,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " and work within the search budget, beside the exhaustive pre-budget search",
         "bench.planner_worst",
     ),
+    "contention": Benchmark(
+        "8 writers (threads, one service each) on one PostgreSQL service day: the share of"
+        " commands that give up with CONCURRENCY_CONFLICT, re-runs and latency per burst",
+        "bench.contention",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",

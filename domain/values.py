@@ -61,7 +61,10 @@ class Window(Frozen):
     @field_validator("start", "end")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # a bad value, not a bug: pydantic reports a ValueError
+            raise ValueError("is outside the range of representable instants") from None
 
     @property
     def is_empty(self) -> bool:

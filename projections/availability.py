@@ -1,12 +1,14 @@
 """Is table T free for window W (excluding booking B)?
 
-Primary path (PostgreSQL): the ``seatledger_table_available`` SQL function over the members
-table. Fallback for a *schema miss* (the function or table is missing): the legacy scan, which
+Primary path (PostgreSQL): the ``seatledger_table_blockers`` SQL function over the members
+table (``seatledger_table_available`` is "none blocks", for other database clients).
+Fallback for a *schema miss* (the function or table is missing): the legacy scan, which
 reads only the rows of T that overlap W (``start_at < W.end and end_at > W.start``, indexed).
 If the members table itself is missing, the answer comes from the event store. Any other
 database error becomes ``TABLE_AVAILABILITY_QUERY_FAILED``. The choice is made per call: a
 miss never switches a process to the fallback for good (the source system's defect).
-Availability considers assignments only; live holds are the quote's question.
+Availability considers assignments only; live holds are the quote's question. Every path
+names the bookings that block the table, sorted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ SCHEMA_MISS_SQLSTATES = frozenset({"42883", "42P01"})  # undefined function, und
 POSTGREST_SCHEMA_CODES = frozenset({"PGRST202", "PGRST205"})
 
 Path = Literal["function", "scan", "event_store"]
+
+#: The tenancy look-up of a table's other owners: how many it names, and its time limit.
+OWNERS_SHOWN = 5
+OWNERS_TIMEOUT_MS = 200
 
 #: Answers from the event store: (restaurant, table, window, excluded booking) -> blocking ids
 EventStoreAnswer = Callable[[str, str, Window, str | None], list[str]]
@@ -132,6 +138,28 @@ class AvailabilityQueries:
         blocking = self.event_store_answer(restaurant_id, table_id, window, exclude_booking_id)
         return Availability(not blocking, "event_store", sorted(blocking))
 
+    def table_owners(self, table_id: str, except_restaurant_id: str) -> list[str]:
+        """Other restaurants whose member rows name ``table_id`` (for the tenancy log of a
+        probe for a table the caller does not have). Best effort and bounded: at most
+        ``OWNERS_SHOWN`` ids, a short statement timeout on PostgreSQL, and ``[]`` whenever
+        the read model cannot say (the caller's answer is TABLE_NOT_FOUND either way)."""
+        try:
+            with self.db.read() as tx:
+                if tx.dialect == "postgres":
+                    tx.execute(
+                        "SELECT set_config('statement_timeout', :ms, true)",
+                        {"ms": str(min(self.statement_timeout_ms, OWNERS_TIMEOUT_MS))},
+                    )
+                rows = tx.execute(
+                    "SELECT DISTINCT restaurant_id FROM seatledger_members"
+                    " WHERE table_id = :table_id AND restaurant_id <> :restaurant_id"
+                    f" ORDER BY restaurant_id LIMIT {OWNERS_SHOWN}",
+                    {"table_id": table_id, "restaurant_id": except_restaurant_id},
+                )
+        except (psycopg.Error, sqlite3.Error):
+            return []
+        return [str(row[0]) for row in rows]
+
     def _guarded(self, query: Callable[[Tx], Availability], path: Path) -> Availability:
         with self.db.read() as tx:
             if tx.dialect == "postgres":
@@ -143,13 +171,14 @@ class AvailabilityQueries:
 
     @staticmethod
     def _function(tx: Tx, params: Mapping[str, object]) -> Availability:
-        ((available,),) = tx.execute(
-            "SELECT seatledger_table_available(:restaurant_id, :table_id,"
+        rows = tx.execute(
+            "SELECT seatledger_table_blockers(:restaurant_id, :table_id,"
             " CAST(:start_at AS TIMESTAMPTZ), CAST(:end_at AS TIMESTAMPTZ),"
             " CAST(:exclude AS TEXT))",
             params,
         )
-        return Availability(bool(available), "function")
+        blocking = sorted(str(row[0]) for row in rows)
+        return Availability(not blocking, "function", blocking)
 
     @staticmethod
     def _scan(tx: Tx, params: Mapping[str, object]) -> Availability:

@@ -96,6 +96,39 @@ AS $$
 $$
 """
 
+#: One definition of "busy" for every caller of the database: the bookings blocking the table,
+#: and availability as "none blocks" (the function path names its blockers, like the others).
+_BLOCKERS_FUNCTION = """
+CREATE OR REPLACE FUNCTION seatledger_table_blockers(
+    p_restaurant_id TEXT, p_table_id TEXT, p_start TIMESTAMPTZ, p_end TIMESTAMPTZ,
+    p_exclude_booking_id TEXT
+) RETURNS SETOF TEXT
+LANGUAGE sql STABLE
+AS $$
+    SELECT DISTINCT m.booking_id FROM seatledger_members m
+    WHERE m.restaurant_id = p_restaurant_id
+      AND m.table_id = p_table_id
+      AND m.end_at > p_start
+      AND tstzrange(m.start_at, m.end_at, '[)') && tstzrange(p_start, p_end, '[)')
+      AND m.booking_id IS DISTINCT FROM p_exclude_booking_id
+    ORDER BY m.booking_id
+$$
+"""
+
+_AVAILABLE_VIA_BLOCKERS = """
+CREATE OR REPLACE FUNCTION seatledger_table_available(
+    p_restaurant_id TEXT, p_table_id TEXT, p_start TIMESTAMPTZ, p_end TIMESTAMPTZ,
+    p_exclude_booking_id TEXT
+) RETURNS BOOLEAN
+LANGUAGE sql STABLE
+AS $$
+    SELECT NOT EXISTS (
+        SELECT 1 FROM seatledger_table_blockers(
+            p_restaurant_id, p_table_id, p_start, p_end, p_exclude_booking_id)
+    )
+$$
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -118,6 +151,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "outbox lease token (a relay records an outcome only under its own lease)",
         sqlite=("ALTER TABLE seatledger_outbox ADD COLUMN lease_token TEXT",),
         postgres=("ALTER TABLE seatledger_outbox ADD COLUMN lease_token TEXT",),
+    ),
+    Migration(
+        4,
+        "availability names its blockers (PostgreSQL seatledger_table_blockers)",
+        sqlite=(),
+        postgres=(_BLOCKERS_FUNCTION, _AVAILABLE_VIA_BLOCKERS),
     ),
 )
 

@@ -44,8 +44,8 @@ def test_answers_follow_half_open_windows(service: AssignmentService) -> None:
     busy = service.table_availability("r1", "M1", window("20:00", "21:00"))
     assert not busy.available
     assert busy.path == expected_path
-    # the function answers yes/no; the scan also names the blocking booking
-    assert busy.blocking_booking_ids == ([] if expected_path == "function" else ["b1"])
+    # every path names the blocking booking (the function used to answer only yes/no)
+    assert busy.blocking_booking_ids == ["b1"]
     assert service.is_table_available("r1", "M1", window("20:20", "21:00"))  # touching
     assert service.is_table_available("r1", "M1", window("17:00", "19:00"))  # touching
     assert service.is_table_available("r1", "M1", window("19:30", "19:45"), "b1")  # excluded
@@ -84,7 +84,7 @@ def test_schema_misses_fall_back_per_call(
     assert service.table_availability("r1", "M1", w).path == "function"
 
     with admin(service) as conn:
-        conn.execute("DROP FUNCTION seatledger_table_available")
+        conn.execute("DROP FUNCTION seatledger_table_blockers")
     scan = service.table_availability("r1", "M1", w)
     assert (scan.available, scan.path, scan.blocking_booking_ids) == (False, "scan", ["b1"])
     (fallback,) = sink.named("availability.fallback")
@@ -105,10 +105,57 @@ def test_schema_misses_fall_back_per_call(
 
     # not sticky: once the objects are back, the very next call uses the function again
     with admin(service) as conn:
-        for statement in MIGRATIONS[0].postgres[1:3] + MIGRATIONS[1].postgres:
+        for statement in MIGRATIONS[0].postgres[1:3] + MIGRATIONS[3].postgres:
             conn.execute(statement)
     service.catch_up_projections()
     assert service.table_availability("r1", "M1", w).path == "function"
+
+
+@pytest.mark.postgres
+def test_every_path_gives_the_same_answer_on_the_same_data(
+    pg_service: tuple[AssignmentService, RecordingSink],
+) -> None:
+    """The function, the scan and the event store answer alike, blockers included (the
+    function used to say available=False with no blockers)."""
+    service, _ = pg_service
+    service.register_booking(booking("b3", 2, "21:00"))
+    service.register_booking(booking("b4", 4, "19:00"))
+    service.assign_tables(assign("b3", "M1"))
+    service.assign_tables(assign("b4", "M5", "M6"))
+    questions = [
+        ("M1", window("18:00", "23:00"), None),
+        ("M1", window("18:00", "23:00"), "b1"),
+        ("M1", window("19:30", "20:00"), None),
+        ("M1", window("20:20", "21:00"), None),
+        ("M2", window("19:00", "20:00"), None),
+        ("M5", window("19:00", "19:01"), None),
+        ("M6", window("19:00", "19:01"), "b4"),
+    ]
+
+    def answers() -> list[tuple[bool, list[str]]]:
+        found = [service.table_availability("r1", *question) for question in questions]
+        assert len({answer.path for answer in found}) == 1
+        return [(answer.available, answer.blocking_booking_ids) for answer in found]
+
+    expected = [
+        (False, ["b1", "b3"]),
+        (False, ["b3"]),
+        (False, ["b1"]),
+        (True, []),
+        (True, []),
+        (False, ["b4"]),
+        (True, []),
+    ]
+    assert service.table_availability("r1", "M1", window("18:00", "23:00")).path == "function"
+    assert answers() == expected
+    with admin(service) as conn:
+        conn.execute("DROP FUNCTION seatledger_table_blockers")
+    assert service.table_availability("r1", "M1", window("18:00", "23:00")).path == "scan"
+    assert answers() == expected
+    with admin(service) as conn:
+        conn.execute("DROP TABLE seatledger_members")
+    assert service.table_availability("r1", "M1", window("18:00", "23:00")).path == "event_store"
+    assert answers() == expected
 
 
 @pytest.mark.postgres

@@ -5,7 +5,7 @@ losers get the domain's answer, never a double booking.
 Why never ``CONCURRENCY_CONFLICT`` in the races: a loser's save fails only because another
 writer committed first; the service re-runs the command on the fresh day, which now holds
 the winner's hold or assignment, so the re-run fails the domain check and writes nothing.
-One retry is always enough, and the default budget is eight.
+One retry is always enough, and the default budget is 24.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from seatledger.application.errors import InfrastructureCode
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
+from seatledger.application.unit_of_work import BACKOFF_CAP_SECONDS, backoff_seconds
 from seatledger.domain.directory import BookingFiled, hold_index_id
 from seatledger.domain.errors import SeatLedgerError
 from seatledger.domain.layout import Table, Zone
@@ -463,3 +464,18 @@ def test_with_retries_every_lockstep_writer_gets_through(race_schema: str) -> No
         assert assert_no_double_booking(reader) == rounds * THREADS
     finally:
         reader.close()
+
+
+def test_the_back_off_is_full_jitter_over_a_capped_exponential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 9 item 10 (the figures are bench contention's; nothing here is timed): each
+    re-run waits a random time up to a ceiling that doubles per attempt, up to a cap, and
+    the default retries leave the exponential's cap plenty of room."""
+    monkeypatch.setattr("seatledger.application.unit_of_work.random.uniform", lambda a, b: b)
+    ceilings = [backoff_seconds(attempt) for attempt in range(1, 12)]
+    assert ceilings[:6] == [0.004, 0.008, 0.016, 0.032, 0.064, 0.128]
+    assert set(ceilings[5:]) == {BACKOFF_CAP_SECONDS}
+    monkeypatch.setattr("seatledger.application.unit_of_work.random.uniform", lambda a, b: a)
+    assert {backoff_seconds(attempt) for attempt in range(1, 12)} == {0.0}  # full jitter
+    assert Settings().command_retries >= 20

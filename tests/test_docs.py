@@ -43,6 +43,17 @@ def test_every_service_command_is_documented_in_the_api_guide() -> None:
     assert missing == []
 
 
+def test_every_test_the_reliability_guide_names_exists() -> None:
+    named = re.findall(r"(test_\w+\.py)::(test_\w+)", (DOCS / "reliability.md").read_text())
+    assert named
+    missing = [
+        f"{module}::{test}"
+        for module, test in named
+        if f"def {test}(" not in (ROOT / "tests" / module).read_text()
+    ]
+    assert missing == []
+
+
 def test_readme_gives_the_two_setup_commands() -> None:
     text = README.read_text()
     assert "make demo" in text and "make test" in text

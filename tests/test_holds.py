@@ -23,7 +23,7 @@ from seatledger.domain.service_day import (
     HoldPlaced,
     HoldReleased,
 )
-from tests.support import DAY, EVENING, assign, booking, confirm, floor, hold
+from tests.support import DAY, EVENING, assign, booking, confirm, floor, hold, position
 
 T0 = datetime.fromisoformat(EVENING)
 
@@ -291,6 +291,18 @@ def test_replacing_another_bookings_hold_is_hold_booking_mismatch(s: Scenario) -
     s.then_error(ErrorCode.HOLD_BOOKING_MISMATCH, hold_id=theirs.hold_id, booking_id="b1")
     s.when(hold("b1", "M1", replaces_hold_id="no-such-hold"))
     s.then_error(ErrorCode.HOLD_NOT_FOUND, hold_id="no-such-hold")
+    assert s.service.get_hold("r1", theirs.hold_id).status == "live"
+
+
+def test_replacing_a_hold_of_another_day_is_hold_booking_mismatch(s: Scenario) -> None:
+    """Hold ids are global: a hold filed on another service day exists (get_hold finds it)
+    and is another booking's, so replacing it is a mismatch, not HOLD_NOT_FOUND."""
+    s.given(booking("b9", service_date=DAY + timedelta(days=1)))
+    theirs = place(s, "b9", "M5")
+    before = position(s.service)
+    s.when(hold("b1", "M1", replaces_hold_id=theirs.hold_id))
+    s.then_error(ErrorCode.HOLD_BOOKING_MISMATCH, hold_id=theirs.hold_id, booking_id="b1")
+    assert position(s.service) == before
     assert s.service.get_hold("r1", theirs.hold_id).status == "live"
 
 

@@ -3,7 +3,7 @@ checked before anything is stored, in every field of every command, nested value
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from seatledger.application.inputs import MAX_TEXT_LENGTH, problems
 from seatledger.application.service import AssignmentService
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
-from seatledger.domain.values import derive_id
+from seatledger.domain.values import Window, derive_id
 from tests.support import DAY, booking, floor, position
 
 BAD_TEXT = {
@@ -104,3 +104,64 @@ def test_valid_ids_cannot_make_derived_ids_collide() -> None:
     assert derive_id("booking-index", "x", "y\x1fq") == derive_id("booking-index", "x\x1fy", "q")
     assert list(problems({"restaurant_id": "x", "booking_id": "y\x1fq"}))
     assert list(problems({"restaurant_id": "x\x1fy", "booking_id": "q"}))
+
+
+# --- queries (issue 9 item 8): validated like commands -------------------------------------
+
+EVENING = {"start": "2026-11-24T18:00:00+00:00", "end": "2026-11-24T23:00:00+00:00"}
+
+
+def _query_rejected(call: Any, *fields: str) -> SeatLedgerError:
+    err = _rejected(call)
+    assert err.details["query"], err.to_dict()
+    named = " ".join(f"{e['field']}: {e['error']}" for e in err.details["errors"])
+    for field in fields:
+        assert field in named, (field, err.to_dict())
+    return err
+
+
+def test_bad_query_arguments_are_invalid_input_with_field_paths(
+    service: AssignmentService,
+) -> None:
+    """Each of these used to escape untyped or as a retry-later / internal code."""
+    service.create_restaurant(floor())
+    service.register_booking(booking("b1"))
+    before = position(service)
+    loose: Any = service  # the calls below break the signatures on purpose
+    naive = {"start": "2026-11-24T18:00:00", "end": "2026-11-24T19:00:00+00:00"}
+    _query_rejected(lambda: loose.table_availability("r1", "M1", [1, 2]), "window")
+    _query_rejected(lambda: loose.table_availability("r1", "M1", naive), "window.start")
+    _query_rejected(lambda: loose.is_table_available("r1", "M1", "tonight"), "window")
+    _query_rejected(lambda: loose.members("r1", []), "booking_id")
+    _query_rejected(lambda: loose.get_booking("r1", "a\ud800"), "booking_id")
+    _query_rejected(lambda: loose.get_restaurant("r\x00"), "restaurant_id", "U+0000")
+    _query_rejected(lambda: loose.get_day("r1", date(9999, 12, 31)), "service_date")
+    _query_rejected(lambda: loose.load_day(7, DAY), "restaurant_id")
+    _query_rejected(lambda: loose.load_day("r1", "tuesday"), "service_date")
+    _query_rejected(lambda: loose.get_hold("r1", "x" * (MAX_TEXT_LENGTH + 1)), "hold_id")
+    _query_rejected(
+        lambda: loose.table_availability("r1", "M1", EVENING, exclude_booking_id=""),
+        "exclude_booking_id",
+    )
+    _query_rejected(lambda: loose.get_booking("r1"), "booking_id")
+    _query_rejected(lambda: loose.catch_up_projections("now"))
+    _query_rejected(lambda: loose.get_restaurant("r1", extra=1))
+    assert position(service) == before
+
+
+def test_a_window_built_without_validation_is_checked_again(service: AssignmentService) -> None:
+    service.create_restaurant(floor())
+    unchecked = Window.model_construct(
+        start=datetime(2026, 11, 24, 18), end=datetime(2026, 11, 24, 19)
+    )
+    _query_rejected(lambda: service.table_availability("r1", "M1", unchecked), "window.start")
+
+
+def test_valid_queries_take_plain_values_and_strings(service: AssignmentService) -> None:
+    service.create_restaurant(floor())
+    service.register_booking(booking("b1"))
+    assert service.get_day("r1", DAY.isoformat()).bookings  # type: ignore[arg-type]
+    assert service.table_availability("r1", "M1", EVENING).available  # type: ignore[arg-type]
+    assert service.get_booking(restaurant_id="r1", booking_id="b1").booking_id == "b1"
+    day = service.load_day("r1", DAY)
+    assert day is not None and day.restaurant_id == "r1"

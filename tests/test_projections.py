@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,55 @@ def test_missing_rows_come_back_empty_with_a_warning(
     (warning,) = sink.named("assignments.rows_missing")
     assert warning.fields["booking_id"] == "b1"
     assert warning.fields["table_ids"] == ["M1", "M2"]
+
+
+POISON_TRIGGER = {
+    "sqlite": (
+        "CREATE TRIGGER poison BEFORE INSERT ON seatledger_members"
+        " BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    ),
+    "postgres": (
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'poisoned'; END $$",
+        "CREATE TRIGGER poison BEFORE INSERT ON seatledger_members"
+        " FOR EACH ROW EXECUTE FUNCTION poison()",
+    ),
+}
+
+#: What breaks only the read after a command: the members table gone, or its projection failing.
+READ_FAULTS: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "members table missing": lambda dialect: (
+        "ALTER TABLE seatledger_members RENAME TO seatledger_members_gone",
+    ),
+    "projection fails": lambda dialect: POISON_TRIGGER[dialect],
+}
+
+
+@pytest.mark.parametrize("fault", sorted(READ_FAULTS))
+def test_a_stored_command_whose_read_back_fails_is_not_reported_failed(
+    service: AssignmentService, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """Issue 9 item 5: the event is stored, so the caller gets the result, with assignment
+    id "" for the rows it could not read and the rows-missing warning, never
+    STORAGE_UNAVAILABLE (a re-send would be a second command)."""
+    monkeypatch.setattr("seatledger.application.read_your_writes.time.sleep", lambda _: None)
+    sink = RecordingSink()
+    service.telemetry.sinks.append(sink)
+    service.create_restaurant(floor())
+    service.register_booking(booking("b1", 4))
+    with service.read_models.transaction() as tx:
+        for statement in READ_FAULTS[fault](service.read_models.dialect):
+            tx.execute(statement)
+
+    result = service.assign_tables(assign("b1", "M2", "M1"))
+
+    assert [(m.table_id, m.assignment_id) for m in result.members] == [("M1", ""), ("M2", "")]
+    assert result.changed and result.table_ids == ["M1", "M2"]
+    assert service.get_booking("r1", "b1").table_ids == ["M1", "M2"]  # stored
+    (warning,) = sink.named("assignments.rows_missing")
+    assert warning.fields["table_ids"] == ["M1", "M2"]
+    assert ("read_error" in warning.fields) == (fault == "members table missing")
+    assert sink.named("storage.failed") == []
 
 
 def test_no_sleep_when_nothing_is_missing(

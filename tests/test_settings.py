@@ -44,7 +44,7 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.postgres_dbname == "test"
     assert settings.postgres_user == "postgres"
     assert settings.postgres_schema == "public"
-    assert settings.command_retries == 8
+    assert settings.command_retries == 24
     assert (settings.hold_ttl_seconds, settings.hold_ttl_min_seconds) == (180, 60)
     assert settings.hold_ttl_max_seconds == 900
     assert (settings.hold_rate_limit, settings.hold_rate_window_seconds) == (5, 60)

@@ -179,7 +179,7 @@ def test_seatledger_env_file_names_another_file_or_none(
     clean_env.setenv("SEATLEDGER_ENV_FILE", str(other))
     assert Settings().command_retries == 5
     clean_env.setenv("SEATLEDGER_ENV_FILE", "")
-    assert Settings().command_retries == 8
+    assert Settings().command_retries == 24
     clean_env.setenv("SEATLEDGER_ENV_FILE", str(tmp_path / "missing.env"))
     with pytest.raises(SettingsError, match="SEATLEDGER_ENV_FILE: no such file"):
         Settings()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,8 +22,11 @@ from seatledger.application.commands import (
 from seatledger.application.results import HoldView
 from seatledger.application.telemetry import RecordingSink
 from seatledger.application.testing import Scenario
+from seatledger.domain.directory import BookingFiled, booking_index_id
 from seatledger.domain.errors import ErrorCode
+from seatledger.domain.values import Window
 from tests.support import (
+    DAY,
     EVENING,
     assign,
     booking,
@@ -163,3 +167,103 @@ def test_another_restaurants_hold_blocks_nothing_here(s: Scenario, theirs: HoldV
     result: Any = s.when(hold("y1", "S1", restaurant_id="r3")).result
     assert result.table_ids == ["S1"]
     assert theirs.table_ids == ["S1"]
+
+
+# --- directories and availability (issue 9 items 2 and 9) -----------------------------------
+
+
+def error_level_violations(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(
+        1
+        for r in caplog.records
+        if getattr(r, "telemetry", None) == "tenancy.violation" and r.levelno == logging.ERROR
+    )
+
+
+EVENING_WINDOW = Window(
+    start=datetime.fromisoformat("2026-11-24T18:00:00+00:00"),
+    end=datetime.fromisoformat("2026-11-24T23:00:00+00:00"),
+)
+
+
+def test_a_directory_entry_filed_for_another_restaurant_is_never_the_callers(
+    s: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The booking index is checked against the caller's address: an entry under r1's derived
+    id but filed for r2 (a forged or colliding record) neither blocks silently nor leaks r2's
+    booking or its date; it is refused, and both tenants are logged."""
+    sink = RecordingSink()
+    s.service.telemetry.sinks.append(sink)
+    foreign = BookingFiled(
+        originator_id=booking_index_id("r1", "b7"),
+        originator_version=1,
+        timestamp=datetime.fromisoformat(EVENING),
+        command_id="forged",
+        actor_id="someone",
+        restaurant_id="r2",
+        booking_id="x1",
+        service_date=DAY + timedelta(days=3),
+    )
+    s.given(foreign)
+    before = position(s.service)
+
+    s.when(lambda: s.service.get_booking("r1", "b7")).then_error(
+        ErrorCode.BOOKING_NOT_FOUND, booking_id="b7", restaurant_id="r1"
+    )
+    s.when(assign("b7", "M1")).then_error(ErrorCode.BOOKING_NOT_FOUND)
+    err = s.when(booking("b7", restaurant_id="r1")).then_error(ErrorCode.BOOKING_EXISTS)
+    assert err.details == {"booking_id": "b7", "restaurant_id": "r1"}  # no date, no tenant
+    assert position(s.service) == before
+
+    violations = sink.named("tenancy.violation")
+    assert len(violations) == 3
+    assert {(v.fields["restaurant_id"], v.fields["owner_restaurant_id"]) for v in violations} == {
+        ("r1", "r2")
+    }
+    assert error_level_violations(caplog) == 3
+    # r2's own booking x1 is untouched
+    assert s.service.get_booking("r2", "x1").status == "pending"
+
+
+def test_same_booking_id_on_different_days_in_two_restaurants(s: Scenario) -> None:
+    """Each tenant files its own directory entry: r2 registering r1's booking id on another
+    day neither fails nor moves r1's booking."""
+    s.when(booking("b1", restaurant_id="r2", service_date=DAY + timedelta(days=1)))
+    assert s.service.get_booking("r2", "b1").service_date == DAY + timedelta(days=1)
+    assert s.service.get_booking("r1", "b1").service_date == DAY
+    s.when(assign("b1", "S1", restaurant_id="r2"))
+    assert s.service.get_booking("r1", "b1").table_ids == []
+
+
+def test_availability_of_another_restaurants_table_is_table_not_found(
+    s: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = RecordingSink()
+    s.service.telemetry.sinks.append(sink)
+    s.when(assign("x1", "S1", restaurant_id="r2"))
+
+    err = s.when(lambda: s.service.table_availability("r1", "S1", EVENING_WINDOW)).then_error(
+        ErrorCode.TABLE_NOT_FOUND, restaurant_id="r1", tables=["S1"]
+    )
+    assert "r2" not in repr(err.to_dict()) and "x1" not in repr(err.to_dict())
+    (violation,) = sink.named("tenancy.violation")
+    assert error_level_violations(caplog) == 1
+    assert violation.fields["operation"] == "table_availability"
+    assert violation.fields["restaurant_id"] == "r1"
+    assert violation.fields["owner_restaurant_ids"] == ["r2"]
+    assert violation.fields["table_id"] == "S1"
+    # r2 asking about its own table gets the answer
+    assert not s.service.is_table_available("r2", "S1", EVENING_WINDOW)
+
+
+def test_availability_of_an_unknown_table_or_restaurant(s: Scenario) -> None:
+    sink = RecordingSink()
+    s.service.telemetry.sinks.append(sink)
+    s.when(lambda: s.service.table_availability("r1", "T9", EVENING_WINDOW)).then_error(
+        ErrorCode.TABLE_NOT_FOUND, restaurant_id="r1", tables=["T9"]
+    )
+    s.when(lambda: s.service.is_table_available("nowhere", "M1", EVENING_WINDOW)).then_error(
+        ErrorCode.RESTAURANT_NOT_FOUND, restaurant_id="nowhere"
+    )
+    assert sink.named("tenancy.violation") == []  # nobody else's table: just unknown
+    assert s.service.is_table_available("r1", "M1", EVENING_WINDOW)
