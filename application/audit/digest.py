@@ -160,34 +160,69 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def locate(entries: Sequence[Sequence[Any]], chain: LogChain, last: int) -> list[TamperFinding]:
-    """Which recorded events changed, in position order."""
-    now_at: dict[tuple[str, int], int] = {}
-    now_by_position: dict[int, tuple[tuple[str, int], str]] = {}
-    for position, key, one in zip(chain.positions, chain.keys, chain.digests, strict=True):
-        now_at[key] = position
-        if position <= last:
-            now_by_position[position] = (key, one.hex()[:SHORT])
+    """Which recorded events changed, in position order: ``deleted`` (gone), ``edited``
+    (same aggregate and version, other bytes), ``reordered`` (the fewest events whose move
+    explains the new order: those off the longest run of events still in recorded order),
+    ``inserted`` (an event the checkpoint does not know, before its last recorded event)."""
+    current: dict[tuple[str, int], tuple[int, str]] = {
+        key: (position, one.hex()[:SHORT])
+        for position, key, one in zip(chain.positions, chain.keys, chain.digests, strict=True)
+    }
     findings: list[TamperFinding] = []
+    kept: list[tuple[int, tuple[str, int], int]] = []  # (recorded position, key, now at)
     recorded_keys: set[tuple[str, int]] = set()
     for position, originator_id, version, short in entries:
         key = (str(originator_id), int(version))
         recorded_keys.add(key)
-        current = now_by_position.get(int(position))
-        if current is not None and current[0] == key:
-            if current[1] != short:
-                findings.append(_finding("edited", position, key, None, "its stored bytes changed"))
-            continue
-        moved_to = now_at.get(key)
-        if moved_to is None:
+        now = current.get(key)
+        if now is None:
             findings.append(_finding("deleted", position, key, None, "no longer in the log"))
-        else:
+            continue
+        if now[1] != short:
+            findings.append(_finding("edited", position, key, None, "its stored bytes changed"))
+        kept.append((int(position), key, now[0]))
+    in_order = _in_order(kept)
+    for i, (position, key, now_at) in enumerate(kept):
+        if i not in in_order:
             findings.append(
-                _finding("reordered", position, key, moved_to, f"now at position {moved_to}")
+                _finding("reordered", position, key, now_at, f"now at position {now_at}")
             )
-    for position, (key, _) in now_by_position.items():
-        if key not in recorded_keys:
+    span = max((now_at for _, _, now_at in kept), default=last)
+    for key, (position, _) in current.items():
+        if key not in recorded_keys and position < span:
             findings.append(_finding("inserted", position, key, None, "not in the checkpoint"))
     return sorted(findings, key=lambda f: (f.position, f.kind))
+
+
+def _in_order(kept: Sequence[tuple[int, tuple[str, int], int]]) -> set[int]:
+    """The indexes of a longest run of ``kept`` (recorded position, key, now at) whose
+    current positions still increase; among the longest, the one keeping the most events at
+    their recorded positions (so swapping two events flags those two, not a bystander).
+    O(n log n): a Fenwick tree of the best run ending below each current position."""
+    ranks = {now_at: rank for rank, now_at in enumerate(sorted({k[2] for k in kept}), 1)}
+    size = len(ranks)
+    tree: list[tuple[int, int, int]] = [(0, 0, -1)] * (size + 1)  # (length, unmoved, index)
+    previous: list[int] = []
+    best: tuple[int, int, int] = (0, 0, -1)
+    for index, (position, _, now_at) in enumerate(kept):
+        rank = ranks[now_at]
+        below, at = (0, 0, -1), rank - 1
+        while at > 0:
+            below = max(below, tree[at])
+            at -= at & -at
+        run = (below[0] + 1, below[1] + (position == now_at), index)
+        previous.append(below[2])
+        best = max(best, run)
+        at = rank
+        while at <= size:
+            tree[at] = max(tree[at], run)
+            at += at & -at
+    chosen: set[int] = set()
+    at_index = best[2]
+    while at_index >= 0:
+        chosen.add(at_index)
+        at_index = previous[at_index]
+    return chosen
 
 
 def _finding(

@@ -3,9 +3,10 @@ read models, fed from the same pages of notifications.
 
 Pages come from the recorder's bulk ``select_notifications`` (every topic: the chain covers
 every event), the next page fetched in a background thread while this one is processed.
-Each notification is decoded at most once, and only if something needs it (the projections,
-the invariants, an ``until`` instant). The projections write into the scratch database with
-their own ``apply``: the rows are built by exactly the code that builds the live rows.
+Each notification is decoded once (every one: an event that no longer decodes is reported),
+and the decoded event is shared by the projections and the invariants. The projections
+write into the scratch database with their own ``apply``: the rows are built by exactly the
+code that builds the live rows.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ class Replay:
             last = min(last, until.position)
         pending = sorted((stops or {}).items())
         projected = frozenset(t for p in self.projections for t in p.topics)
-        needed = projected | (CHECKED_TOPICS if self.checker is not None else frozenset())
         stopped = False
         for page in self._pages(last):
             batch: list[Projected] = []
@@ -92,16 +92,14 @@ class Replay:
                 while pending and pending[0][0] < notification.id:
                     self._flush(batch)
                     pending.pop(0)[1]()
-                event = None
-                if until.instant is not None or notification.topic in needed:
-                    event = self._decode(notification)
-                    if (
-                        until.instant is not None
-                        and event is not None
-                        and event.timestamp > until.instant
-                    ):
-                        stopped = True
-                        break
+                event = self._decode(notification)
+                if (
+                    until.instant is not None
+                    and event is not None
+                    and event.timestamp > until.instant
+                ):
+                    stopped = True
+                    break
                 self.chain.add(notification)
                 self.covered = notification.id
                 if event is None:
