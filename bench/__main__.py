@@ -43,6 +43,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " and work within the search budget, beside the exhaustive pre-budget search",
         "bench.planner_worst",
     ),
+    "audit-replay": Benchmark(
+        "seatledger audit's replay on PostgreSQL beside the raw bulk read of the same"
+        " notifications (select_notifications), same log, same page size",
+        "bench.audit_replay",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",

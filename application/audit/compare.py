@@ -86,6 +86,23 @@ def compare(
 ) -> ReadModelReport:
     """Count and list (the first ``limit`` of each kind, in log order) the rows missing from
     the live table, extra in it, and changed."""
+    if list(live) == list(rebuilt):  # the usual answer, without keying every row
+        digest = rows_digest(live)
+        return ReadModelReport(
+            name=spec.name,
+            table=spec.table,
+            position=position,
+            compared=True,
+            live=len(live),
+            rebuilt=len(rebuilt),
+            missing=0,
+            extra=0,
+            changed=0,
+            live_digest=digest,
+            rebuilt_digest=digest,
+            differences=[],
+            ok=True,
+        )
     live_by_key = {spec.key_of(row): row for row in live}
     rebuilt_by_key = {spec.key_of(row): row for row in rebuilt}
     at = spec.columns.index("notification_id")

@@ -35,16 +35,20 @@ SHORT = 16
 
 def event_digest(originator_id: UUID | str, version: int, topic: str, state: bytes) -> bytes:
     """The digest of one stored event: length-prefixed fields, so no two events collide."""
-    digest = hashlib.sha256()
-    oid = originator_id.bytes if isinstance(originator_id, UUID) else UUID(originator_id).bytes
+    oid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
     encoded_topic = topic.encode()
-    digest.update(oid)
-    digest.update(version.to_bytes(8, "big"))
-    digest.update(len(encoded_topic).to_bytes(4, "big"))
-    digest.update(encoded_topic)
-    digest.update(len(state).to_bytes(8, "big"))
-    digest.update(state)
-    return digest.digest()
+    return hashlib.sha256(
+        b"".join(
+            (
+                oid.bytes,
+                version.to_bytes(8, "big"),
+                len(encoded_topic).to_bytes(4, "big"),
+                encoded_topic,
+                len(state).to_bytes(8, "big"),
+                state,
+            )
+        )
+    ).digest()
 
 
 @dataclass
@@ -54,7 +58,9 @@ class LogChain:
 
     head_bytes: bytes = _GENESIS
     positions: list[int] = field(default_factory=list)
-    keys: list[tuple[str, int]] = field(default_factory=list)
+    #: (aggregate id, version) per event; ids are kept as they come (str() when written out)
+    originators: list[UUID | str] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)
     digests: list[bytes] = field(default_factory=list)
 
     def add(self, notification: Notification) -> None:
@@ -67,8 +73,13 @@ class LogChain:
         )
         self.head_bytes = hashlib.sha256(self.head_bytes + one).digest()
         self.positions.append(notification.id)
-        self.keys.append((str(notification.originator_id), notification.originator_version))
+        self.originators.append(notification.originator_id)
+        self.versions.append(notification.originator_version)
         self.digests.append(one)
+
+    @property
+    def keys(self) -> list[tuple[str, int]]:
+        return [(str(o), v) for o, v in zip(self.originators, self.versions, strict=True)]
 
     @property
     def head(self) -> str:

@@ -23,6 +23,7 @@ not overlap by construction (docs/domain.md §3).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -38,6 +39,9 @@ from seatledger.projections.projection import table_change
 CHECKED_TOPICS: frozenset[str] = frozenset(
     event.TOPIC for event in (*DAY_EVENTS, *FloorLayout.EVENTS)
 )
+
+
+_layout_id = functools.lru_cache(maxsize=4096)(layout_id)
 
 
 @dataclass
@@ -189,7 +193,7 @@ class HistoryChecker:
                 )
 
     def _floor(self, restaurant_id: str) -> FloorView | None:
-        key = layout_id(restaurant_id)
+        key = _layout_id(restaurant_id)
         view = self._views.get(key)
         if view is None:
             layout = self.aggregates.get(key)
