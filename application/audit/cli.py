@@ -54,6 +54,12 @@ def _service(args: argparse.Namespace) -> AssignmentService:
     return AssignmentService(settings)
 
 
+def _console() -> Console:
+    """stdout; piped into a file it is not wrapped at 80 columns (the rows are wide)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def parse_instant(text: str, what: str = "instant") -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -181,7 +187,7 @@ def audit_command(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json())
     else:
-        print_audit(report, Console())
+        print_audit(report, _console())
     return AUDIT_OK if report.ok else AUDIT_DIFFERENT
 
 
@@ -194,7 +200,6 @@ def print_audit(report: AuditReport, console: Console) -> None:
     table = Table(title=f"audit: {report.events} events replayed (to {end})")
     for column in ("read model", "position", "live", "rebuilt", "missing", "extra", "changed"):
         table.add_column(column, justify="left" if column == "read model" else "right")
-    table.add_column("digest (rebuilt)")
     table.add_column("")
     for rm in report.read_models:
         if not rm.compared:
@@ -202,7 +207,6 @@ def print_audit(report: AuditReport, console: Console) -> None:
                 rm.name,
                 str(rm.position),
                 str(rm.live),
-                "-",
                 "-",
                 "-",
                 "-",
@@ -218,10 +222,12 @@ def print_audit(report: AuditReport, console: Console) -> None:
             str(rm.missing),
             str(rm.extra),
             str(rm.changed),
-            rm.rebuilt_digest[:16],
             _ok(rm.ok),
         )
     console.print(table)
+    for rm in report.read_models:
+        if rm.compared:
+            console.print(f"{rm.name} digest: {rm.rebuilt_digest}", highlight=False, soft_wrap=True)
     differences = [d for rm in report.read_models for d in rm.differences]
     if differences:
         listing = Table(title="differences (first of each kind)")
@@ -259,7 +265,7 @@ def print_audit(report: AuditReport, console: Console) -> None:
                 v.message,
             )
         console.print(violations)
-    console.print(f"log digest: {report.log.head} ({report.log.events} events)")
+    console.print(f"log digest: {report.log.head} ({report.log.events} events)", soft_wrap=True)
     cp = report.log.checkpoint
     if cp is not None:
         console.print(
@@ -299,7 +305,7 @@ def add_floor(subparsers: Subparsers) -> None:
         if args.json:
             print(answer.model_dump_json())
         else:
-            print_floor(answer, Console())
+            print_floor(answer, _console())
         return AUDIT_OK
 
     parser.set_defaults(handler=floor)
@@ -344,7 +350,7 @@ def add_timeline(subparsers: Subparsers) -> None:
         if args.json:
             print(answer.model_dump_json())
         else:
-            print_timeline(answer, Console())
+            print_timeline(answer, _console())
         return AUDIT_OK
 
     parser.set_defaults(handler=timeline)
@@ -364,12 +370,13 @@ def print_timeline(answer: BookingTimeline, console: Console) -> None:
             for part in (
                 e.reason or "",
                 f"kind={e.drift_kind}" if e.drift_kind else "",
+                f"status={e.status}" if e.event == "BookingClosed" else "",
                 f"hold={e.hold_id[:8]}" if e.hold_id else "",
                 f"key={e.idempotency_key}" if e.idempotency_key else "",
             )
             if part
         )
-        table.add_row(e.at, e.event, e.actor_id, e.command_id, e.source or "", tables, why)
+        table.add_row(e.at[11:19], e.event, e.actor_id, e.command_id, e.source or "", tables, why)
     console.print(table, highlight=False)
 
 
@@ -394,7 +401,7 @@ def add_diff(subparsers: Subparsers) -> None:
         if args.json:
             print(answer.model_dump_json())
         else:
-            print_diff(answer, Console())
+            print_diff(answer, _console())
         return AUDIT_OK
 
     parser.set_defaults(handler=diff)
