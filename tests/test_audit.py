@@ -8,7 +8,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from seatledger.application.audit import Audit, Until
+from seatledger.application.audit.digest import CheckpointError
 from seatledger.application.audit.report import AuditReport, ReadModelReport
 from seatledger.application.service import AssignmentService
 from seatledger.domain.service_day import (
@@ -316,3 +319,19 @@ def test_the_audit_compares_at_the_live_positions(service: AssignmentService) ->
     assert report.ok, report.model_dump_json(indent=1)
     assert model(report, "outbox").position == behind
     assert model(report, "members").position == service.recorder.max_notification_id()
+
+
+def test_a_checkpoint_is_not_verified_by_a_shorter_audit(
+    service: AssignmentService, tmp_path: Path
+) -> None:
+    known_day(service)
+    checkpoint = tmp_path / "log.checkpoint"
+    Audit(service).run(checkpoint=checkpoint)
+    with pytest.raises(CheckpointError, match="verify it without --until"):
+        Audit(service).run(Until(position=5), checkpoint=checkpoint)
+    # a log that lost its last events is not "shorter": it is tampered with
+    last = service.recorder.max_notification_id()
+    StoredLog(service).delete(last)
+    verified = Audit(service).run(checkpoint=checkpoint).log.checkpoint
+    assert verified is not None and not verified.ok
+    assert [(f.kind, f.position) for f in verified.findings] == [("deleted", last)]

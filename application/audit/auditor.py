@@ -124,12 +124,13 @@ class Audit:
         invariants = self._invariants(checker, replay, live, rebuilt_outbox, reports)
         chain = replay.chain
         checkpoint_report = None
-        if checkpoint is not None:
-            checkpoint_report = (
-                chain.verify_checkpoint(checkpoint)
-                if checkpoint.exists()
-                else chain.write_checkpoint(checkpoint)
+        if checkpoint is not None and checkpoint.exists():
+            bounded = until.position is not None or until.instant is not None
+            checkpoint_report = chain.verify_checkpoint(
+                checkpoint, replayed_to=replay.covered if bounded else None
             )
+        elif checkpoint is not None:
+            checkpoint_report = chain.write_checkpoint(checkpoint)
         read_models = [reports[spec.name] for spec in SPECS]
         ok = (
             all(r.ok for r in read_models)

@@ -132,12 +132,20 @@ class LogChain:
             head=self.head,
         )
 
-    def verify_checkpoint(self, path: Path, *, limit: int = 20) -> CheckpointReport:
+    def verify_checkpoint(
+        self, path: Path, *, limit: int = 20, replayed_to: int | None = None
+    ) -> CheckpointReport:
         """Compare the log with a checkpoint: the chained digest over the span the checkpoint
         covers must be the same; if not, say which events were edited, deleted, inserted or
-        reordered (events after the checkpoint's last position are new, not findings)."""
+        reordered (events after the checkpoint's last position are new, not findings).
+        ``replayed_to``: the replay was bounded there, and must cover the checkpoint's span."""
         recorded = read_checkpoint(path)
         last = int(recorded["last_position"])
+        if replayed_to is not None and replayed_to < last:
+            raise CheckpointError(
+                f"the audit stopped at position {replayed_to}, before the end of the span "
+                f"{path} covers (position {last}): verify it without --until"
+            )
         count, head = self.head_at(last)
         findings = [] if head == recorded["head"] else locate(recorded["entries"], self, last)
         return CheckpointReport(
