@@ -7,6 +7,8 @@ the audit). Then, alternately, ``--repeat`` times each:
 * **raw** — every notification of the log read with the recorder's bulk
   ``select_notifications`` in pages of ``--page-size`` (every topic, ``inclusive_of_start``
   false, as the audit reads), each row's state touched (its length summed), nothing decoded;
+* **read + decode** — the same read, and every event decoded with the service's mapper:
+  not a baseline the audit could beat (it must decode every event), but its ceiling;
 * **audit** — ``Audit(service, page_size=...).run()``: the same pages read, every event
   decoded, chained, checked against the invariants and projected into scratch read models,
   then compared with the live read models. The report must say ``ok``, or the run fails.
@@ -69,17 +71,22 @@ def load_log(args: argparse.Namespace) -> list[StoredEvent]:
     return log
 
 
-def raw_read(service: AssignmentService, page_size: int) -> tuple[int, int]:
-    """Every notification, page by page; returns (notifications, state bytes)."""
+def raw_read(service: AssignmentService, page_size: int, *, decode: bool = False) -> int:
+    """Every notification, page by page (each state touched, or decoded); returns how many."""
     count = size = after = 0
+    to_event = service.mapper.to_domain_event
     while True:
         page = service.recorder.select_notifications(
             start=after, limit=page_size, inclusive_of_start=False
         )
         if not page:
-            return count, size
+            return count
         count += len(page)
-        size += sum(len(n.state) for n in page)
+        if decode:
+            for notification in page:
+                to_event(notification)
+        else:
+            size += sum(len(n.state) for n in page)
         after = page[-1].id
 
 
@@ -89,6 +96,7 @@ def main(args: argparse.Namespace) -> int:
     log = load_log(args)
     (schema,) = scratch_schema_names("audit", "store")
     raw_times: list[float] = []
+    decode_times: list[float] = []
     audit_times: list[float] = []
     with scratch_schemas(conninfo, [schema]):
         settings = postgres_settings(schema, projection_mode="off")
@@ -106,22 +114,27 @@ def main(args: argparse.Namespace) -> int:
             load_before = load_average()
             for repeat in range(args.repeat):
                 began = time.perf_counter()
-                count, _ = raw_read(service, page_size)
+                count = raw_read(service, page_size)
                 raw_times.append(time.perf_counter() - began)
                 assert count == len(log), (count, len(log))
+                began = time.perf_counter()
+                raw_read(service, page_size, decode=True)
+                decode_times.append(time.perf_counter() - began)
                 began = time.perf_counter()
                 report = Audit(service, page_size=page_size).run()
                 audit_times.append(time.perf_counter() - began)
                 if not report.ok or report.events != len(log):
                     raise SystemExit(f"the audit did not pass: {report.model_dump_json()[:2000]}")
                 progress(
-                    f"repeat {repeat + 1}: raw {raw_times[-1]:.2f} s, audit {audit_times[-1]:.2f} s"
+                    f"repeat {repeat + 1}: raw {raw_times[-1]:.2f} s,"
+                    f" read + decode {decode_times[-1]:.2f} s, audit {audit_times[-1]:.2f} s"
                     f" ({rate(len(log), raw_times[-1]):,.0f} vs"
                     f" {rate(len(log), audit_times[-1]):,.0f} events/s)"
                 )
             load_after = load_average()
             stats = machine(conninfo)
     raw_rate, audit_rate = rate(len(log), median(raw_times)), rate(len(log), median(audit_times))
+    decode_rate = rate(len(log), median(decode_times))
     ratio = audit_rate / raw_rate
     print_table(
         f"audit replay vs raw select_notifications, {len(log)} events, page size {page_size}",
@@ -141,13 +154,18 @@ def main(args: argparse.Namespace) -> int:
             ],
         ],
     )
-    print(f"audit rate / raw rate: {ratio:.1%} (target 40 %)")
+    print(
+        f"audit rate / raw rate: {ratio:.1%} (target 40 %);"
+        f" read + decode alone: {decode_rate / raw_rate:.1%}"
+    )
     print_json_line(
         {
             "benchmark": "audit-replay",
             "events": len(log),
             "page_size": page_size,
             "raw_seconds": [round(t, 3) for t in raw_times],
+            "decode_seconds": [round(t, 3) for t in decode_times],
+            "decode_events_per_second": round(decode_rate),
             "audit_seconds": [round(t, 3) for t in audit_times],
             "raw_events_per_second": round(raw_rate),
             "audit_events_per_second": round(audit_rate),
