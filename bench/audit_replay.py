@@ -147,6 +147,12 @@ def main(args: argparse.Namespace) -> int:
                 ", ".join(f"{t:.2f}" for t in raw_times),
             ],
             [
+                "read + decode",
+                f"{median(decode_times):.2f} s",
+                f"{decode_rate:,.0f}",
+                ", ".join(f"{t:.2f}" for t in decode_times),
+            ],
+            [
                 "audit",
                 f"{median(audit_times):.2f} s",
                 f"{audit_rate:,.0f}",
