@@ -24,6 +24,8 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from seatledger.application.audit.cli import add_audit, add_diff, add_floor, add_timeline
+from seatledger.application.audit.rebuild import RebuildVerificationError, rebuild
 from seatledger.application.cli_options import (
     UsageError,
     add_global_options,
@@ -46,7 +48,6 @@ from seatledger.domain.errors import SeatLedgerError
 from seatledger.projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
 from seatledger.projections.outbox import outbox_counts
 from seatledger.projections.relay import LoggingPublisher
-from seatledger.projections.runner import TrackingConflictError
 
 #: Exit codes: 0 ok; 1 a failure (a seatledger error, the store failing, a failed check, an
 #: unexpected error); 2 bad usage (options, an invalid setting); 130 interrupted.
@@ -380,9 +381,12 @@ def add_rebuild(subparsers: Subparsers) -> None:
         "rebuild",
         help="rebuild the read models from the event log",
         description=(
-            "Delete the members and outbox rows and replay the whole log into them. Stop the "
-            "worker first. Outbox delivery state is rebuilt as pending: the relay will send "
-            "messages again, which consumers dedupe by message id."
+            "Rebuild the members and outbox read models beside the live ones (a private scratch "
+            "database), then swap each in, in one transaction that is verified before it "
+            "commits: readers never see a half-built read model, a running worker waits for "
+            "the swap. Outbox messages keep their delivery state; only messages the log now "
+            "produces and the outbox lacked are added, as pending: nothing is sent again. "
+            "See docs/operations.md, 'Rebuilding the read models'."
         ),
     )
     parser.add_argument("--projection", choices=[p.name for p in PROJECTIONS], help="only this one")
@@ -392,14 +396,23 @@ def add_rebuild(subparsers: Subparsers) -> None:
 def rebuild_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "rebuild", projection_mode="off")
     with AssignmentService(settings) as service:
-        for runner in service.projection_runners:
-            if args.projection in (None, runner.name):
-                try:
-                    replayed = runner.rebuild()
-                except TrackingConflictError as err:
-                    _print_error(f"error: {err}", "hint: stop the workers, then rebuild")
-                    return EXIT_ERROR
-                print(f"{runner.name}: {replayed} events replayed")
+        names = None if args.projection is None else [args.projection]
+        try:
+            reports = rebuild(service, names)
+        except RebuildVerificationError as err:
+            _print_error(f"error: {err}", "hint: nothing was swapped; run seatledger audit")
+            return EXIT_ERROR
+    for report in reports:
+        print(
+            f"{report.name}: at position {report.position}, {report.rows} rows "
+            f"(+{report.inserted} ~{report.updated} -{report.deleted}"
+            + (
+                f", {report.kept_delivery_state} kept their delivery state"
+                if report.name == "outbox"
+                else ""
+            )
+            + "), verified"
+        )
     return EXIT_OK
 
 
@@ -466,6 +479,10 @@ SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_status,
     add_rebuild,
     add_serve,
+    add_audit,
+    add_floor,
+    add_timeline,
+    add_diff,
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from seatledger.application.inputs import enforce
 from seatledger.domain.values import Window
@@ -71,3 +71,21 @@ class TableAvailability(RestaurantQuery):
         """A ``Window`` instance is checked again (one built with ``model_construct`` could
         carry naive or non-UTC instants)."""
         return dict(value) if isinstance(value, Window) else value
+
+
+class GetFloorAt(GetDay):
+    """The floor at an instant or at a log position (at most one of them; neither: now)."""
+
+    at: AwareDatetime | None = None
+    position: int | None = Field(default=None, ge=0)
+
+
+class GetFloorDiff(GetDay):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GetFloorDiff:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self

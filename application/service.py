@@ -17,13 +17,15 @@ Nothing but :class:`~seatledger.domain.errors.SeatLedgerError` ever leaves a pub
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 
+from seatledger.application.audit.report import BookingTimeline, FloorAt, FloorDiff
+from seatledger.application.audit.timetravel import TimeTravel
 from seatledger.application.auto_assign import AutoAssignProcess
 from seatledger.application.boundary import command_api, query_api
 from seatledger.application.clock import Clock, SystemClock
@@ -57,6 +59,8 @@ from seatledger.application.queries import (
     CatchUpProjections,
     GetBooking,
     GetDay,
+    GetFloorAt,
+    GetFloorDiff,
     GetHold,
     GetMembers,
     GetRestaurant,
@@ -333,6 +337,34 @@ class AssignmentService(Application[UUID]):
         exclude_booking_id: str | None = None,
     ) -> bool:
         return self._availability(restaurant_id, table_id, window, exclude_booking_id).available
+
+    # --- time travel (from the event log alone: docs/operations.md, "Audits") ---
+
+    @query_api(GetFloorAt)
+    def floor_at(
+        self,
+        restaurant_id: str,
+        service_date: date,
+        *,
+        at: datetime | None = None,
+        position: int | None = None,
+    ) -> FloorAt:
+        """The floor of a restaurant-day at an instant or a log position (give one)."""
+        return TimeTravel(self.recorder, self.mapper).floor(
+            restaurant_id, service_date, at=at, position=position
+        )
+
+    @query_api(GetBooking)
+    def booking_timeline(self, restaurant_id: str, booking_id: str) -> BookingTimeline:
+        """Every event about a booking: when, who, under which command, with what effect."""
+        return TimeTravel(self.recorder, self.mapper).timeline(restaurant_id, booking_id)
+
+    @query_api(GetFloorDiff)
+    def floor_diff(
+        self, restaurant_id: str, service_date: date, start: datetime, end: datetime
+    ) -> FloorDiff:
+        """What changed on a restaurant-day's floor between two instants."""
+        return TimeTravel(self.recorder, self.mapper).diff(restaurant_id, service_date, start, end)
 
     @query_api(CatchUpProjections)
     def catch_up_projections(self) -> int:

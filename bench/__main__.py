@@ -48,6 +48,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " commands that give up with CONCURRENCY_CONFLICT, re-runs and latency per burst",
         "bench.contention",
     ),
+    "audit-replay": Benchmark(
+        "seatledger audit's replay on PostgreSQL beside the raw bulk read of the same"
+        " notifications (select_notifications), same log, same page size",
+        "bench.audit_replay",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",

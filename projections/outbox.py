@@ -349,3 +349,40 @@ def mark_failed(
             },
         )
     return bool(rows)
+
+
+# --- rebuilds -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxSwap:
+    inserted: int
+    updated: int
+    deleted: int
+    kept: int
+
+
+def replace_messages(tx: Tx, rebuilt: Sequence[Sequence[Any]]) -> OutboxSwap:
+    """Make the outbox hold exactly the ``rebuilt`` messages (rows in :data:`OUTBOX_COLUMNS`
+    order) without sending anything again: a message whose id exists keeps its delivery
+    state (status, attempts, lease, published_at...), its projected columns updated if they
+    differ; only a new id is inserted, as pending; a message history no longer produces is
+    deleted. Message ids derive from the events, so "exists" is exact."""
+    live = {str(row[0]): tuple(row) for row in tx.execute(f"SELECT {_SELECT} FROM {TABLE}")}
+    wanted = {str(row[0]): tuple(row) for row in rebuilt}
+    gone = [(message_id,) for message_id in live if message_id not in wanted]
+    new = [row for message_id, row in wanted.items() if message_id not in live]
+    changed = [
+        row for message_id, row in wanted.items() if message_id in live and live[message_id] != row
+    ]
+    tx.delete_keys(TABLE, ("message_id",), gone)
+    if changed:
+        assignments = ", ".join(f"{c} = :{c}" for c in OUTBOX_COLUMNS if c != "message_id")
+        tx.executemany(
+            f"UPDATE {TABLE} SET {assignments} WHERE message_id = :message_id",
+            [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in changed],
+        )
+    tx.insert_rows(TABLE, OUTBOX_COLUMNS, new)
+    return OutboxSwap(
+        inserted=len(new), updated=len(changed), deleted=len(gone), kept=len(wanted) - len(new)
+    )

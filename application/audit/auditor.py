@@ -1,0 +1,210 @@
+"""``Audit``: replay the log into scratch read models and compare them with the live ones.
+
+    report = Audit(service).run()                     # the whole log
+    report = Audit(service).run(until=Until(position=5000), checkpoint=Path("log.ckpt"))
+
+Nothing is written to the live read models and nothing is published: the live rows are only
+read (one snapshot), the replay writes into a private in-memory SQLite database (or the
+``scratch`` database given).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
+from seatledger.application.audit.compare import (
+    SPECS,
+    ReadModelSpec,
+    Snapshot,
+    compare,
+    not_compared,
+    read_snapshot,
+    sync_violations,
+)
+from seatledger.application.audit.invariants import HistoryChecker
+from seatledger.application.audit.replay import (
+    DEFAULT_PAGE_SIZE,
+    Progress,
+    Replay,
+    Until,
+    scratch_read_models,
+)
+from seatledger.application.audit.report import (
+    AuditReport,
+    InvariantReport,
+    LogReport,
+    ReadModelReport,
+    Violation,
+)
+from seatledger.domain.values import utc_instant
+from seatledger.projections.db import ReadModelDB
+
+
+class Store(Protocol):
+    """What an audit reads: the event store and the live read models (a service has them)."""
+
+    @property
+    def recorder(self) -> ApplicationRecorder: ...
+
+    @property
+    def mapper(self) -> Mapper[UUID]: ...
+
+    @property
+    def read_models(self) -> ReadModelDB: ...
+
+
+class Audit:
+    """Replays the log once and answers: do the live read models match history, did every
+    invariant hold at every event, and (with a checkpoint) is the log what it was?"""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_differences: int = 10,
+        max_violations: int = 50,
+        scratch: ReadModelDB | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.page_size = page_size
+        self.max_differences = max_differences
+        self.max_violations = max_violations
+        self.scratch = scratch
+        self.progress = progress
+
+    def run(self, until: Until | None = None, *, checkpoint: Path | None = None) -> AuditReport:
+        started = time.perf_counter()
+        until = until or Until()
+        live = read_snapshot(self.store.read_models)
+        own_scratch = self.scratch is None
+        scratch = self.scratch or scratch_read_models()
+        try:
+            checker = HistoryChecker(limit=self.max_violations)
+            replay = Replay(
+                self.store.recorder,
+                self.store.mapper,
+                scratch,
+                checker=checker,
+                page_size=self.page_size,
+                progress=self.progress,
+            )
+            reports: dict[str, ReadModelReport] = {}
+            rebuilt_outbox: list[tuple[object, ...]] = []
+
+            def at_live_position(spec: ReadModelSpec) -> None:
+                with scratch.read() as tx:
+                    rebuilt = spec.select(tx)
+                if spec.name == "outbox":
+                    rebuilt_outbox.extend(rebuilt)
+                reports[spec.name] = compare(
+                    spec,
+                    live.rows[spec.name],
+                    rebuilt,
+                    position=live.positions.get(spec.name, 0),
+                    limit=self.max_differences,
+                )
+
+            stops = _stops(live, at_live_position)
+            replay.run(until, stops)
+        finally:
+            if own_scratch:
+                scratch.close()
+        for spec in SPECS:
+            if spec.name not in reports:
+                position = live.positions.get(spec.name, 0)
+                reports[spec.name] = not_compared(spec, live.rows[spec.name], position=position)
+        invariants = self._invariants(checker, replay, live, rebuilt_outbox, reports)
+        chain = replay.chain
+        checkpoint_report = None
+        if checkpoint is not None and checkpoint.exists():
+            bounded = until.position is not None or until.instant is not None
+            checkpoint_report = chain.verify_checkpoint(
+                checkpoint, replayed_to=replay.covered if bounded else None
+            )
+        elif checkpoint is not None:
+            checkpoint_report = chain.write_checkpoint(checkpoint)
+        read_models = [reports[spec.name] for spec in SPECS]
+        ok = (
+            all(r.ok for r in read_models)
+            and invariants.violations == 0
+            and (checkpoint_report is None or checkpoint_report.ok)
+        )
+        return AuditReport(
+            ok=ok,
+            events=chain.events,
+            last_position=replay.covered,
+            until_position=until.position,
+            until_instant=None if until.instant is None else utc_instant(until.instant),
+            read_models=read_models,
+            invariants=invariants,
+            log=LogReport(
+                events=chain.events,
+                last_position=chain.last_position,
+                head=chain.head,
+                checkpoint=checkpoint_report,
+            ),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _invariants(
+        self,
+        checker: HistoryChecker,
+        replay: Replay,
+        live: Snapshot,
+        rebuilt_outbox: list[tuple[object, ...]],
+        reports: dict[str, ReadModelReport],
+    ) -> InvariantReport:
+        """The checker's violations, undecodable events, and one sync per change (when the
+        outbox was compared), in log order."""
+        found = list(checker.first)
+        count = checker.count
+        for position, error in replay.undecodable:
+            found.append(
+                Violation(
+                    position=position,
+                    kind="undecodable",
+                    instant="",
+                    restaurant_id=None,
+                    service_date=None,
+                    booking_ids=[],
+                    table_ids=[],
+                    message=error,
+                )
+            )
+            count += 1
+        if reports["outbox"].compared:
+            syncs = sync_violations(live.rows["outbox"], rebuilt_outbox)
+            found.extend(syncs)
+            count += len(syncs)
+        found.sort(key=lambda v: v.position)
+        return InvariantReport(
+            events_checked=checker.events_checked,
+            violations=count,
+            first=found[: self.max_violations],
+        )
+
+
+def _stops(
+    live: Snapshot, compare_at: Callable[[ReadModelSpec], None]
+) -> dict[int, Callable[[], None]]:
+    """One callback per live tracking position: compare every read model that stands there."""
+    by_position: dict[int, list[ReadModelSpec]] = {}
+    for spec in SPECS:
+        by_position.setdefault(live.positions.get(spec.name, 0), []).append(spec)
+
+    def at(specs: list[ReadModelSpec]) -> Callable[[], None]:
+        def run() -> None:
+            for spec in specs:
+                compare_at(spec)
+
+        return run
+
+    return {position: at(specs) for position, specs in by_position.items()}
