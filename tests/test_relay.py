@@ -14,7 +14,7 @@ from seatledger.application.clock import ManualClock
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
-from seatledger.projections.outbox import Delivery, mark_done
+from seatledger.projections.deliveries import Delivery, mark_done
 from seatledger.projections.relay import Relay, RelayStats
 from tests.support import assign, booking, floor, unassign
 
