@@ -2,7 +2,8 @@
 
 Owns input validation (a malformed command becomes ``INVALID_INPUT``), error translation (a
 storage failure becomes ``STORAGE_UNAVAILABLE``, anything unexpected ``INTERNAL_ERROR``; only
-:class:`~seatledger.domain.errors.SeatLedgerError` escapes), the rejection telemetry, and the
+:class:`~seatledger.domain.errors.SeatLedgerError` escapes), the telemetry of every call (a
+scope per command or query: duration, outcome, span; the rejection events), and the
 ``command_api`` / ``query_api`` decorators that put every public service method behind it.
 The HTTP status of each code is part of the boundary too: :mod:`seatledger.application.errors`.
 """
@@ -10,6 +11,7 @@ The HTTP status of each code is part of the boundary too: :mod:`seatledger.appli
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -17,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from seatledger.application.errors import STORAGE_ERRORS, InfrastructureCode, InfrastructureError
-from seatledger.application.telemetry import Telemetry
+from seatledger.application.telemetry import Kind, Telemetry
 from seatledger.domain.errors import InvalidInputError, PolicyDriftError, SeatLedgerError
 
 C = TypeVar("C", bound=BaseModel)
@@ -57,44 +59,74 @@ def parse_command(model: type[C], command: C | Mapping[str, Any]) -> C:
         ) from None
 
 
-def guarded(telemetry: Telemetry, operation: str, call: Callable[[], R]) -> R:
-    """Run one API call so that only SeatLedgerError escapes, and report the outcome."""
-    try:
-        return call()
-    except SeatLedgerError as err:
-        reject(telemetry, operation, err)
-        raise
-    except STORAGE_ERRORS as exc:
-        telemetry.emit("storage.failed", level=logging.ERROR, operation=operation, error=repr(exc))
-        raise InfrastructureError(
-            InfrastructureCode.STORAGE_UNAVAILABLE,
-            f"{operation} failed in the event store: {type(exc).__name__}",
-            details={"operation": operation, "error": str(exc)},
-        ) from exc
-    except Exception as exc:
-        log.exception("internal error in %s", operation)
-        telemetry.emit("command.failed", level=logging.ERROR, operation=operation, error=repr(exc))
-        raise InfrastructureError(
-            InfrastructureCode.INTERNAL_ERROR,
-            f"{operation} failed unexpectedly: {type(exc).__name__}",
-            details={"operation": operation, "error": str(exc)},
-        ) from exc
+def guarded(
+    telemetry: Telemetry,
+    operation: str,
+    call: Callable[[], R],
+    *,
+    kind: Kind = "query",
+    subject: Mapping[str, Any] | BaseModel | None = None,
+) -> R:
+    """Run one API call so that only SeatLedgerError escapes, and report the outcome: in a
+    telemetry scope (its duration, span and metrics) named by ``kind`` and ``operation``,
+    about the restaurant and booking ``subject`` names."""
+    with telemetry.command(kind, operation, **_subject_ids(subject)) as scope:
+        try:
+            result = call()
+        except SeatLedgerError as err:
+            scope.finish("rejected", str(err.code))
+            if isinstance(err, PolicyDriftError):
+                scope.drift_kind = scope.drift_kind or err.kind
+            reject(telemetry, operation, err, seconds=scope.seconds)
+            raise
+        except STORAGE_ERRORS as exc:
+            scope.finish("failed", InfrastructureCode.STORAGE_UNAVAILABLE.value)
+            raise _storage_failed(telemetry, operation, exc) from exc
+        except Exception as exc:
+            scope.finish("failed", InfrastructureCode.INTERNAL_ERROR.value)
+            raise _internal_error(telemetry, operation, exc) from exc
+        scope.finish("succeeded")
+        return result
 
 
-def reject(telemetry: Telemetry, operation: str, err: SeatLedgerError) -> None:
-    """``command.rejected``, with the drift kind for a drift rejection."""
-    if isinstance(err, PolicyDriftError):
-        telemetry.emit(
-            "command.rejected",
-            operation=operation,
-            code=str(err.code),
-            kind=err.kind,
-            details=err.details,
-        )
-    else:
-        telemetry.emit(
-            "command.rejected", operation=operation, code=str(err.code), details=err.details
-        )
+def _subject_ids(subject: Mapping[str, Any] | BaseModel | None) -> dict[str, str | None]:
+    """The restaurant and booking a command or query is about, when it names them."""
+    values = subject if isinstance(subject, Mapping) else vars(subject) if subject else {}
+    ids = {name: values.get(name) for name in ("restaurant_id", "booking_id")}
+    return {name: value if isinstance(value, str) else None for name, value in ids.items()}
+
+
+def _storage_failed(telemetry: Telemetry, operation: str, exc: Exception) -> InfrastructureError:
+    telemetry.emit("storage.failed", level=logging.ERROR, operation=operation, error=repr(exc))
+    return InfrastructureError(
+        InfrastructureCode.STORAGE_UNAVAILABLE,
+        f"{operation} failed in the event store: {type(exc).__name__}",
+        details={"operation": operation, "error": str(exc)},
+    )
+
+
+def _internal_error(telemetry: Telemetry, operation: str, exc: Exception) -> InfrastructureError:
+    log.exception("internal error in %s", operation)
+    telemetry.emit("command.failed", level=logging.ERROR, operation=operation, error=repr(exc))
+    return InfrastructureError(
+        InfrastructureCode.INTERNAL_ERROR,
+        f"{operation} failed unexpectedly: {type(exc).__name__}",
+        details={"operation": operation, "error": str(exc)},
+    )
+
+
+def reject(telemetry: Telemetry, operation: str, err: SeatLedgerError, *, seconds: float) -> None:
+    """``command.rejected`` (commands and queries alike), with the drift kind for a drift
+    rejection and the call's duration."""
+    kind: dict[str, Any] = {"kind": err.kind} if isinstance(err, PolicyDriftError) else {}
+    telemetry.emit(
+        "command.rejected",
+        operation=operation,
+        code=str(err.code),
+        **kind,
+        details=err.details,
+        seconds=round(seconds, 6),
+    )
 
 
 def command_api(
@@ -109,6 +141,8 @@ def command_api(
                 self.telemetry,
                 method.__name__,
                 lambda: method(self, parse_command(model, command)),
+                kind="command",
+                subject=command,
             )
 
         return wrapper
@@ -119,8 +153,15 @@ def command_api(
 def query_api(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
     """Decorate a service query: its arguments are plain values, its errors typed."""
 
+    parameters = list(inspect.signature(method).parameters)[1:]
+
     @functools.wraps(method)
     def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return guarded(self.telemetry, method.__name__, lambda: method(self, *args, **kwargs))
+        return guarded(
+            self.telemetry,
+            method.__name__,
+            lambda: method(self, *args, **kwargs),
+            subject={**dict(zip(parameters, args, strict=False)), **kwargs},
+        )
 
     return wrapper
