@@ -17,7 +17,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from seatledger.application.cli_options import EXIT_ERROR, EXIT_OK, UsageError, load_settings
+from seatledger.application.cli_options import (
+    EXIT_ERROR,
+    EXIT_OK,
+    UsageError,
+    add_global_options,
+    load_settings,
+)
 from seatledger.application.read_models import open_read_models
 from seatledger.projections.db import ReadModelDB
 from seatledger.projections.deliveries import (
@@ -81,6 +87,8 @@ def add_outbox(subparsers: Subparsers) -> None:
             )
         _add_filters(action)
         action.set_defaults(handler=_with_db(_redrive if name == "redrive" else _discard))
+    for action_parser in actions.choices.values():  # global options after the action too
+        add_global_options(action_parser)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
