@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     def _publisher_needs(self) -> Settings:
         if self.publisher_kind == "webhook" and self.webhook_secret is None:
             raise ValueError("a webhook publisher needs SEATLEDGER_WEBHOOK_SECRET")
-        if self.otel_enabled and importlib.util.find_spec("opentelemetry") is None:
+        if self.otel_enabled and not _installed("opentelemetry"):
             raise ValueError(
                 "SEATLEDGER_OTEL_ENABLED needs the otel extra: pip install 'seatledger[otel]'"
             )
@@ -307,6 +307,14 @@ class Settings(BaseSettings):
         else:
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         return env
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class _ExpandDatabaseUrl(PydanticBaseSettingsSource):
