@@ -65,7 +65,7 @@ def guarded(
     call: Callable[[], R],
     *,
     kind: Kind = "query",
-    subject: Mapping[str, Any] | BaseModel | None = None,
+    subject: object = None,
 ) -> R:
     """Run one API call so that only SeatLedgerError escapes, and report the outcome: in a
     telemetry scope (its duration, span and metrics) named by ``kind`` and ``operation``,
@@ -89,11 +89,17 @@ def guarded(
         return result
 
 
-def _subject_ids(subject: Mapping[str, Any] | BaseModel | None) -> dict[str, str | None]:
-    """The restaurant and booking a command or query is about, when it names them."""
-    values = subject if isinstance(subject, Mapping) else vars(subject) if subject else {}
-    ids = {name: values.get(name) for name in ("restaurant_id", "booking_id")}
-    return {name: value if isinstance(value, str) else None for name, value in ids.items()}
+def _subject_ids(subject: object) -> dict[str, str | None]:
+    """The restaurant and booking a command or query is about, when it names them (any
+    input, even one that is not a mapping: it is about to become ``INVALID_INPUT``)."""
+    ids: dict[str, str | None] = {}
+    for name in ("restaurant_id", "booking_id"):
+        if isinstance(subject, Mapping):
+            value = subject.get(name)
+        else:
+            value = getattr(subject, name, None) if isinstance(subject, BaseModel) else None
+        ids[name] = value if isinstance(value, str) else None
+    return ids
 
 
 def _storage_failed(telemetry: Telemetry, operation: str, exc: Exception) -> InfrastructureError:
