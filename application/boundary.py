@@ -2,7 +2,8 @@
 
 Owns input validation (a malformed command becomes ``INVALID_INPUT``), error translation (a
 storage failure becomes ``STORAGE_UNAVAILABLE``, anything unexpected ``INTERNAL_ERROR``; only
-:class:`~seatledger.domain.errors.SeatLedgerError` escapes), the rejection telemetry, and the
+:class:`~seatledger.domain.errors.SeatLedgerError` escapes), the telemetry of every call (a
+scope per command or query: duration, outcome, span; the rejection events), and the
 ``command_api`` / ``query_api`` decorators that put every public service method behind it.
 The HTTP status of each code is part of the boundary too: :mod:`seatledger.application.errors`.
 """
@@ -18,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from seatledger.application.errors import STORAGE_ERRORS, InfrastructureCode, InfrastructureError
-from seatledger.application.telemetry import Telemetry
+from seatledger.application.telemetry import Kind, Telemetry
 from seatledger.domain.errors import InvalidInputError, PolicyDriftError, SeatLedgerError
 
 C = TypeVar("C", bound=BaseModel)
@@ -58,44 +59,80 @@ def parse_command(model: type[C], command: C | Mapping[str, Any], *, kind: str =
         ) from None
 
 
-def guarded(telemetry: Telemetry, operation: str, call: Callable[[], R]) -> R:
-    """Run one API call so that only SeatLedgerError escapes, and report the outcome."""
-    try:
-        return call()
-    except SeatLedgerError as err:
-        reject(telemetry, operation, err)
-        raise
-    except STORAGE_ERRORS as exc:
-        telemetry.emit("storage.failed", level=logging.ERROR, operation=operation, error=repr(exc))
-        raise InfrastructureError(
-            InfrastructureCode.STORAGE_UNAVAILABLE,
-            f"{operation} failed in the event store: {type(exc).__name__}",
-            details={"operation": operation, "error": str(exc)},
-        ) from exc
-    except Exception as exc:
-        log.exception("internal error in %s", operation)
-        telemetry.emit("command.failed", level=logging.ERROR, operation=operation, error=repr(exc))
-        raise InfrastructureError(
-            InfrastructureCode.INTERNAL_ERROR,
-            f"{operation} failed unexpectedly: {type(exc).__name__}",
-            details={"operation": operation, "error": str(exc)},
-        ) from exc
+def guarded(
+    telemetry: Telemetry,
+    operation: str,
+    call: Callable[[], R],
+    *,
+    kind: Kind = "query",
+    subject: object = None,
+) -> R:
+    """Run one API call so that only SeatLedgerError escapes, and report the outcome: in a
+    telemetry scope (its duration, span and metrics) named by ``kind`` and ``operation``,
+    about the restaurant and booking ``subject`` names."""
+    with telemetry.command(kind, operation, **_subject_ids(subject)) as scope:
+        try:
+            result = call()
+        except SeatLedgerError as err:
+            scope.finish("rejected", str(err.code))
+            if isinstance(err, PolicyDriftError):
+                scope.drift_kind = scope.drift_kind or err.kind
+            reject(telemetry, operation, err, seconds=scope.seconds)
+            raise
+        except STORAGE_ERRORS as exc:
+            scope.finish("failed", InfrastructureCode.STORAGE_UNAVAILABLE.value)
+            raise _storage_failed(telemetry, operation, exc) from exc
+        except Exception as exc:
+            scope.finish("failed", InfrastructureCode.INTERNAL_ERROR.value)
+            raise _internal_error(telemetry, operation, exc) from exc
+        scope.finish("succeeded")
+        return result
 
 
-def reject(telemetry: Telemetry, operation: str, err: SeatLedgerError) -> None:
-    """``command.rejected``, with the drift kind for a drift rejection."""
-    if isinstance(err, PolicyDriftError):
-        telemetry.emit(
-            "command.rejected",
-            operation=operation,
-            code=str(err.code),
-            kind=err.kind,
-            details=err.details,
-        )
-    else:
-        telemetry.emit(
-            "command.rejected", operation=operation, code=str(err.code), details=err.details
-        )
+def _subject_ids(subject: object) -> dict[str, str | None]:
+    """The restaurant and booking a command or query is about, when it names them (any
+    input, even one that is not a mapping: it is about to become ``INVALID_INPUT``)."""
+    ids: dict[str, str | None] = {}
+    for name in ("restaurant_id", "booking_id"):
+        if isinstance(subject, Mapping):
+            value = subject.get(name)
+        else:
+            value = getattr(subject, name, None) if isinstance(subject, BaseModel) else None
+        ids[name] = value if isinstance(value, str) else None
+    return ids
+
+
+def _storage_failed(telemetry: Telemetry, operation: str, exc: Exception) -> InfrastructureError:
+    telemetry.emit("storage.failed", level=logging.ERROR, operation=operation, error=repr(exc))
+    return InfrastructureError(
+        InfrastructureCode.STORAGE_UNAVAILABLE,
+        f"{operation} failed in the event store: {type(exc).__name__}",
+        details={"operation": operation, "error": str(exc)},
+    )
+
+
+def _internal_error(telemetry: Telemetry, operation: str, exc: Exception) -> InfrastructureError:
+    log.exception("internal error in %s", operation)
+    telemetry.emit("command.failed", level=logging.ERROR, operation=operation, error=repr(exc))
+    return InfrastructureError(
+        InfrastructureCode.INTERNAL_ERROR,
+        f"{operation} failed unexpectedly: {type(exc).__name__}",
+        details={"operation": operation, "error": str(exc)},
+    )
+
+
+def reject(telemetry: Telemetry, operation: str, err: SeatLedgerError, *, seconds: float) -> None:
+    """``command.rejected`` (commands and queries alike), with the drift kind for a drift
+    rejection and the call's duration."""
+    kind: dict[str, Any] = {"kind": err.kind} if isinstance(err, PolicyDriftError) else {}
+    telemetry.emit(
+        "command.rejected",
+        operation=operation,
+        code=str(err.code),
+        **kind,
+        details=err.details,
+        seconds=round(seconds, 6),
+    )
 
 
 def command_api(
@@ -110,6 +147,8 @@ def command_api(
                 self.telemetry,
                 method.__name__,
                 lambda: method(self, parse_command(model, command)),
+                kind="command",
+                subject=command,
             )
 
         return wrapper
@@ -135,7 +174,9 @@ def query_api(
                 fields = {name: getattr(query, name) for name in type(query).model_fields}
                 return method(self, *(), **fields)  # type: ignore[call-arg]
 
-            return guarded(self.telemetry, method.__name__, run)
+            names = list(signature.parameters)[1:]
+            subject = {**dict(zip(names, args, strict=False)), **kwargs}
+            return guarded(self.telemetry, method.__name__, run, subject=subject)
 
         return wrapper
 

@@ -24,6 +24,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from seatledger.application import cli_options
 from seatledger.application.audit.cli import add_audit, add_diff, add_floor, add_timeline
 from seatledger.application.audit.rebuild import RebuildVerificationError, rebuild
 from seatledger.application.cli_options import (
@@ -32,6 +33,7 @@ from seatledger.application.cli_options import (
     load_settings,
     option,
 )
+from seatledger.application.cli_outbox import add_outbox
 from seatledger.application.demo import (
     DEFAULT_DB_PATH,
     DEFAULT_SEED,
@@ -40,18 +42,23 @@ from seatledger.application.demo import (
     DemoReport,
     run_demo,
 )
+from seatledger.application.publishers import PublisherUnavailableError, publisher_for
 from seatledger.application.read_models import PROJECTIONS, open_read_models
 from seatledger.application.service import AssignmentService
-from seatledger.application.telemetry import JsonFormatter, Telemetry
-from seatledger.application.worker import build_relay, run_relay, run_worker
+from seatledger.application.telemetry import JsonFormatter, Telemetry, TextFormatter
+from seatledger.application.worker import announce_relay, build_relay, run_relay, run_worker
 from seatledger.domain.errors import SeatLedgerError
+from seatledger.projections.deliveries import STATUSES, delivered_nowhere
 from seatledger.projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
 from seatledger.projections.outbox import outbox_counts
-from seatledger.projections.relay import LoggingPublisher
 
-#: Exit codes: 0 ok; 1 a failure (a seatledger error, the store failing, a failed check, an
-#: unexpected error); 2 bad usage (options, an invalid setting); 130 interrupted.
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Exit codes (defined with the options, where every subcommand module finds them).
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = (
+    cli_options.EXIT_OK,
+    cli_options.EXIT_ERROR,
+    cli_options.EXIT_USAGE,
+)
+EXIT_INTERRUPTED = cli_options.EXIT_INTERRUPTED
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler = Callable[[argparse.Namespace], int]
@@ -308,25 +315,43 @@ def add_relay(subparsers: Subparsers) -> None:
         "relay",
         help="publish pending outbox messages",
         description=(
-            "Hand pending outbox messages to the publisher (the default logs them) until "
-            "SIGTERM or SIGINT; failures are retried with capped exponential back-off and "
-            "dead-lettered after SEATLEDGER_RELAY_MAX_ATTEMPTS attempts."
+            "Hand pending outbox messages to the publisher until SIGTERM or SIGINT: "
+            "SEATLEDGER_PUBLISHER or --publisher; the default, 'log', only logs them and "
+            "delivers nowhere. Failures are retried with capped exponential back-off and "
+            "dead-lettered after SEATLEDGER_RELAY_MAX_ATTEMPTS attempts (see seatledger outbox)."
         ),
     )
     parser.add_argument("--once", action="store_true", help="relay one batch, then exit")
+    parser.add_argument(
+        "--publisher",
+        metavar="URL",
+        help="'log', nats://HOST:PORT (JetStream; needs seatledger[nats]) or https://... "
+        "(a webhook, signed with SEATLEDGER_WEBHOOK_SECRET); beats SEATLEDGER_PUBLISHER",
+    )
     parser.set_defaults(handler=relay_command, default_log_level="info")
 
 
 def relay_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args, "relay")
+    overrides = {} if args.publisher is None else {"publisher": args.publisher}
+    settings = load_settings(args, "relay", **overrides)
+    telemetry = Telemetry.configured(otel=settings.otel_enabled)
+    try:
+        publisher = publisher_for(settings, telemetry)
+    except PublisherUnavailableError as err:
+        raise UsageError(err.message, err.hint) from None
     if args.once:
         with open_read_models(settings) as db:
             if settings.migrate_on_start:  # as the long-running relay does
                 migrate(db)
-            stats = build_relay(settings, db, LoggingPublisher(), Telemetry()).run_once()
+            relay = build_relay(settings, db, publisher, telemetry)
+            announce_relay(relay, settings, telemetry)
+            try:
+                stats = relay.run_once()
+            finally:
+                relay.close()
         print(json.dumps(stats.__dict__, sort_keys=True))
         return EXIT_OK
-    run_relay(settings, stop=_stop_on_signals())
+    run_relay(settings, stop=_stop_on_signals(), publisher=publisher, telemetry=telemetry)
     return EXIT_OK
 
 
@@ -349,10 +374,21 @@ def status_command(args: argparse.Namespace) -> int:
             for runner in service.projection_runners
         }
         outbox = outbox_counts(service.read_models)
+        nowhere = delivered_nowhere(service.read_models)
+    publisher = {
+        "configured": settings.publisher_kind,
+        "delivers": settings.publisher_kind != "log",
+        "done_but_delivered_nowhere": nowhere,
+    }
     if args.json:
         print(
             json.dumps(
-                {"events": events, "projections": projections, "outbox": outbox},
+                {
+                    "events": events,
+                    "projections": projections,
+                    "outbox": outbox,
+                    "publisher": publisher,
+                },
                 sort_keys=True,
             )
         )
@@ -365,7 +401,7 @@ def status_command(args: argparse.Namespace) -> int:
     for name, where in projections.items():
         table.add_row(name, str(where["position"]), str(where["lag"]))
     console.print(table)
-    states = ("pending", "processing", "done", "dead")
+    states = STATUSES
     delivery = Table(title="outbox")
     delivery.add_column("type")
     for state in states:
@@ -373,6 +409,18 @@ def status_command(args: argparse.Namespace) -> int:
     for message_type, counts in sorted(outbox.items()):
         delivery.add_row(message_type, *(str(counts.get(state, 0)) for state in states))
     console.print(delivery)
+    if settings.publisher_kind == "log":
+        console.print(
+            "publisher: log [bold red]delivers nowhere[/]: the relay only logs messages "
+            "(set SEATLEDGER_PUBLISHER to a broker)"
+        )
+    else:
+        console.print(f"publisher: {settings.publisher_kind}")
+    if nowhere:
+        console.print(
+            f"[bold red]{nowhere} message(s) marked done were delivered nowhere[/] (the "
+            "logging publisher); re-send them with: seatledger outbox redrive --logged"
+        )
     return EXIT_OK
 
 
@@ -477,6 +525,7 @@ SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_worker,
     add_relay,
     add_status,
+    add_outbox,
     add_rebuild,
     add_serve,
     add_audit,
@@ -574,11 +623,7 @@ def _first_line(exc: BaseException) -> str:
 def _log_to_stderr(logger: logging.Logger, level: str, log_format: str) -> logging.Handler:
     """Seatledger's log lines go to stderr (stdout stays clean for --json)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if log_format == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logger.setLevel(level.upper())
     logger.addHandler(handler)
     return handler

@@ -17,6 +17,10 @@ from seatledger.application.settings import Settings, describe_invalid_settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
+#: Exit codes: 0 ok; 1 a failure (a seatledger error, the store failing, a failed check, an
+#: unexpected error); 2 bad usage (options, an invalid setting); 130 interrupted.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 class UsageError(Exception):
     """Bad usage found after parsing (an invalid setting, a store a command cannot use)."""

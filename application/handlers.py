@@ -10,6 +10,7 @@ errors or read read models: the unit of work, the boundary and read-your-writes 
 from __future__ import annotations
 
 import logging
+import time
 
 from seatledger.application.commands import (
     AssignTables,
@@ -271,6 +272,7 @@ class CommandHandlers:
     ) -> QuoteResult:
         floor = work.floor(restaurant_id)
         day = work.booking_day(restaurant_id, booking_id)
+        started = time.perf_counter()
         quote = day.quote(
             booking_id=booking_id,
             floor=floor,
@@ -278,6 +280,15 @@ class CommandHandlers:
             stamp=work.stamp,
             ttl_seconds=ttl_seconds,
             search_budget=self.search_budget,
+        )
+        work.telemetry.emit(
+            "planner.quoted",
+            level=logging.DEBUG,
+            restaurant_id=restaurant_id,
+            booking_id=booking_id,
+            seconds=round(time.perf_counter() - started, 6),
+            candidates=len(quote.plan.candidates),
+            stopped_early=quote.plan.stopped_early,
         )
         if quote.hold is not None:
             work.file_hold(day, quote.hold)

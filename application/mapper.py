@@ -3,6 +3,10 @@
 State is the event's ``model_dump(mode="json")`` as canonical JSON (sorted keys, no spaces),
 under the event's stable ``TOPIC``; ``class_version`` is stored when above 1 and older states
 are upcast step by step with the event class's ``upcast_vN_vN+1`` methods before validation.
+
+A traced command's events also store its ``traceparent`` (the span of the command saving
+them, :func:`~seatledger.application.telemetry.current_traceparent`); an untraced event's
+state is exactly the domain's, byte for byte.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from seatledger.application.telemetry import current_traceparent
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.directory import BookingIndex, HoldIndex
 from seatledger.domain.layout import FloorLayout
@@ -63,6 +68,9 @@ class PydanticMapper(Mapper[UUID]):
         event = cast(DomainEvent, domain_event)
         event_class = type(event)
         state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        traceparent = event.traceparent or current_traceparent()
+        if traceparent is not None:
+            state["traceparent"] = traceparent
         if event_class.class_version > 1:
             state["class_version"] = event_class.class_version
         data = canonical_json(state).encode()

@@ -112,7 +112,7 @@ class AssignmentService(Application[UUID]):
     ) -> None:
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
-        self.telemetry = telemetry or Telemetry()
+        self.telemetry = telemetry or Telemetry.configured(otel=self.settings.otel_enabled)
         self.hold_rules = self.settings.hold_rules()
         self._read_side: ReadSide | None = None
         try:
@@ -131,6 +131,8 @@ class AssignmentService(Application[UUID]):
         self.event_source = read_side.event_source
         self.projection_runners = read_side.projection_runners
         self.availability = read_side.availability
+        self.telemetry.watch_projections(self.projection_runners)
+        self.telemetry.watch_outbox(self.read_models)
         self._store = AggregateStore(
             self,
             clock=self.clock,

@@ -13,6 +13,7 @@ leaves out, such as a password kept in a secrets file, keeps its own value.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +36,14 @@ from seatledger.domain.service_day import HoldRules
 
 Persistence = Literal["sqlite", "postgres", "memory"]
 ProjectionMode = Literal["in_process", "worker", "off"]
+PublisherKind = Literal["log", "nats", "webhook"]
+PUBLISHER_SCHEMES: dict[str, PublisherKind] = {
+    "log": "log",
+    "nats": "nats",
+    "tls": "nats",
+    "http": "webhook",
+    "https": "webhook",
+}
 SSLMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 ENV_PREFIX = "SEATLEDGER_"
@@ -43,7 +52,7 @@ ENV_FILE_VARIABLE = "SEATLEDGER_ENV_FILE"
 SECRETS_DIR_VARIABLE = "SEATLEDGER_SECRETS_DIR"
 DEFAULT_ENV_FILE = ".env"
 #: Settings whose values are never shown, not even in a validation error.
-SECRET_SETTINGS = frozenset({"postgres_password", "database_url"})
+SECRET_SETTINGS = frozenset({"postgres_password", "database_url", "publisher", "webhook_secret"})
 #: The factory that gives the library's connections our extra parameters (application_name).
 POSTGRES_FACTORY_TOPIC = "seatledger.application.postgres_store:PostgresStoreFactory"
 
@@ -110,6 +119,31 @@ class Settings(BaseSettings):
     relay_lease_seconds: float = Field(default=60.0, gt=0)
     relay_idle_seconds: float = Field(default=1.0, gt=0)
 
+    #: Where the relay delivers: ``log`` (the quick start's logging publisher: it delivers
+    #: nowhere), ``nats://host:4222`` (JetStream; ``tls://`` too, several URLs comma-separated)
+    #: or ``https://...`` (a webhook). ``seatledger relay --publisher`` overrides it.
+    publisher: str = "log"
+    #: Messages a publisher has in flight at once (sent, ack or answer awaited).
+    publisher_max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    #: How long one message may wait for its broker ack or webhook answer.
+    publisher_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: JetStream: the stream the subjects ``<prefix>.<message type>.<restaurant>`` belong to.
+    nats_stream: str = Field(default="SEATLEDGER", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    nats_subject_prefix: str = Field(
+        default="seatledger", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+    )
+    #: Create the stream at start when it does not exist (else it must exist: see
+    #: docs/operations.md, *NATS JetStream*), with this duplicate window.
+    nats_create_stream: bool = False
+    nats_duplicate_window_seconds: float = Field(default=120.0, gt=0)
+    #: A NATS credentials file (JWT and seed); user, password or token go in the URL.
+    nats_credentials_file: Path | None = None
+    #: The webhook's HMAC-SHA256 signing key (required for an ``https://`` publisher).
+    webhook_secret: SecretStr | None = None
+
+    #: OpenTelemetry spans and metrics on the global providers (needs seatledger[otel]).
+    otel_enabled: bool = False
+
     #: Automated assignment: confirms per auto-assign (drift retries = attempts - 1).
     auto_assign_max_attempts: int = Field(default=2, ge=1, le=10)
     auto_assign_retry_on_drift: bool = True
@@ -156,6 +190,32 @@ class Settings(BaseSettings):
                 return None
             url_settings(url)
         return value
+
+    @field_validator("publisher")
+    @classmethod
+    def _known_publisher(cls, value: str) -> str:
+        value = value.strip()
+        scheme = value.partition("://")[0].lower() if "://" in value else value
+        if scheme not in PUBLISHER_SCHEMES:
+            raise ValueError(
+                "must be 'log', a nats:// (or tls://) URL or an http(s):// webhook URL"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _publisher_needs(self) -> Settings:
+        if self.publisher_kind == "webhook" and self.webhook_secret is None:
+            raise ValueError("a webhook publisher needs SEATLEDGER_WEBHOOK_SECRET")
+        if self.otel_enabled and not _installed("opentelemetry"):
+            raise ValueError(
+                "SEATLEDGER_OTEL_ENABLED needs the otel extra: pip install 'seatledger[otel]'"
+            )
+        return self
+
+    @property
+    def publisher_kind(self) -> PublisherKind:
+        scheme = self.publisher.partition("://")[0].lower() if "://" in self.publisher else "log"
+        return PUBLISHER_SCHEMES[scheme]
 
     @model_validator(mode="after")
     def _ttl_bounds(self) -> Settings:
@@ -248,6 +308,14 @@ class Settings(BaseSettings):
         else:
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         return env
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class _ExpandDatabaseUrl(PydanticBaseSettingsSource):

@@ -82,6 +82,10 @@ class Reads:
         self._store = store
         self.aggregates: dict[UUID, Aggregate] = {}
 
+    @property
+    def telemetry(self) -> Telemetry:
+        return self._store.telemetry
+
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         found = self.aggregates.get(aggregate_id)
         if found is None:

@@ -7,11 +7,13 @@ projection's transaction anyway, and a hard kill just rolls it back.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from seatledger.application.publishers import publisher_for
 from seatledger.application.read_models import open_read_models
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
@@ -19,7 +21,7 @@ from seatledger.application.telemetry import Telemetry
 from seatledger.domain.errors import InvalidInputError
 from seatledger.projections.db import ReadModelDB
 from seatledger.projections.migrations import migrate
-from seatledger.projections.relay import LoggingPublisher, Publisher, Relay
+from seatledger.projections.relay import Publisher, Relay, SimplePublisher
 from seatledger.projections.runner import ListenWakeups, PollingWakeups, Wakeups, serve
 
 
@@ -37,7 +39,7 @@ def run_worker(
             "a worker process cannot reach an in-memory store",
             details={"errors": [{"field": "persistence", "error": "use sqlite or postgres"}]},
         )
-    telemetry = telemetry or Telemetry()
+    telemetry = telemetry or Telemetry.configured(otel=settings.otel_enabled)
     service = AssignmentService(
         settings.model_copy(update={"projection_mode": "off"}), telemetry=telemetry
     )
@@ -73,7 +75,10 @@ def run_worker(
 
 
 def build_relay(
-    settings: Settings, db: ReadModelDB, publisher: Publisher, telemetry: Telemetry
+    settings: Settings,
+    db: ReadModelDB,
+    publisher: Publisher | SimplePublisher,
+    telemetry: Telemetry,
 ) -> Relay:
     return Relay(
         db,
@@ -91,18 +96,48 @@ def run_relay(
     settings: Settings,
     *,
     stop: threading.Event,
-    publisher: Publisher | None = None,
+    publisher: Publisher | SimplePublisher | None = None,
     telemetry: Telemetry | None = None,
 ) -> None:
-    """Publish pending outbox messages until ``stop`` is set."""
-    telemetry = telemetry or Telemetry()
+    """Publish pending outbox messages until ``stop`` is set (through ``publisher``, or the
+    one the settings name)."""
+    telemetry = telemetry or Telemetry.configured(otel=settings.otel_enabled)
+    publisher = publisher or publisher_for(settings, telemetry)
     db = open_read_models(settings)
+    relay: Relay | None = None
     try:
         if settings.migrate_on_start:
             migrate(db)
-        relay = build_relay(settings, db, publisher or LoggingPublisher(), telemetry)
-        telemetry.emit("relay.started", persistence=settings.persistence)
+        relay = build_relay(settings, db, publisher, telemetry)
+        telemetry.watch_outbox(db)
+        announce_relay(relay, settings, telemetry)
         relay.serve(stop, idle_wait=settings.relay_idle_seconds)
     finally:
-        db.close()
-        telemetry.emit("relay.stopped")
+        try:
+            if relay is not None:
+                relay.close()
+        finally:
+            db.close()
+            telemetry.emit("relay.stopped")
+
+
+def announce_relay(relay: Relay, settings: Settings, telemetry: Telemetry) -> None:
+    """``relay.started``, and a warning when the publisher delivers nowhere."""
+    info = relay.info
+    telemetry.emit(
+        "relay.started",
+        persistence=settings.persistence,
+        publisher=info.name,
+        target=info.target,
+        delivers=info.delivers,
+    )
+    if not info.delivers:
+        telemetry.emit(
+            "relay.delivers_nowhere",
+            level=logging.WARNING,
+            message=(
+                f"the {info.name!r} publisher delivers nowhere: messages are marked done "
+                "after a log line; name a broker with --publisher or SEATLEDGER_PUBLISHER"
+            ),
+            publisher=info.name,
+        )

@@ -51,6 +51,13 @@ class DomainEvent(Frozen):
     timestamp: AwareDatetime
     command_id: str
     actor_id: str
+    #: Observability, not domain data: the W3C traceparent of the traced command that caused
+    #: the event, stored beside its state by the application's mapper (never when None) and
+    #: copied to the event's outbox messages. The domain never sets or reads it; it is left
+    #: out of ``model_dump`` so states and comparisons stay as the domain made them.
+    traceparent: str | None = Field(
+        default=None, exclude=True, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+    )
 
     def mutate(self, aggregate: Any) -> Any:
         if aggregate is None or self.originator_id != aggregate.id:

@@ -129,6 +129,41 @@ AS $$
 $$
 """
 
+#: Migration 4's outbox: every column so far, the trace context and the publisher, and the
+#: ``discarded`` status (SQLite cannot alter a CHECK constraint: the table is rebuilt).
+_OUTBOX_V4_COLUMNS = """
+    message_id TEXT PRIMARY KEY,
+    notification_id BIGINT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    restaurant_id TEXT NOT NULL,
+    booking_id TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'processing', 'done', 'dead', 'discarded')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    locked_until TEXT,
+    last_error TEXT,
+    published_at TEXT,
+    lease_token TEXT,
+    traceparent TEXT,
+    published_via TEXT,
+    UNIQUE (notification_id, seq)
+"""
+_OUTBOX_V3_NAMES = (
+    "message_id, notification_id, seq, type, restaurant_id, booking_id, dedupe_key,"
+    " occurred_at, payload, status, attempts, next_attempt_at, locked_until, last_error,"
+    " published_at, lease_token"
+)
+#: Per booking, in log order: the relay's claim asks for a booking's earlier messages.
+_OUTBOX_BOOKING_INDEX = (
+    "CREATE INDEX seatledger_outbox_booking"
+    " ON seatledger_outbox (restaurant_id, booking_id, notification_id, seq)"
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -157,6 +192,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         "availability names its blockers (PostgreSQL seatledger_table_blockers)",
         sqlite=(),
         postgres=(_BLOCKERS_FUNCTION, _AVAILABLE_VIA_BLOCKERS),
+    ),
+    Migration(
+        5,
+        "outbox trace context, publisher, 'discarded' dead letters, per-booking order index",
+        sqlite=(
+            f"CREATE TABLE seatledger_outbox_v4 ({_OUTBOX_V4_COLUMNS})",
+            f"INSERT INTO seatledger_outbox_v4 ({_OUTBOX_V3_NAMES})"
+            f" SELECT {_OUTBOX_V3_NAMES} FROM seatledger_outbox",
+            "DROP TABLE seatledger_outbox",
+            "ALTER TABLE seatledger_outbox_v4 RENAME TO seatledger_outbox",
+            "CREATE INDEX seatledger_outbox_due ON seatledger_outbox (status, next_attempt_at)",
+            _OUTBOX_BOOKING_INDEX,
+        ),
+        postgres=(
+            "ALTER TABLE seatledger_outbox ADD COLUMN traceparent TEXT,"
+            " ADD COLUMN published_via TEXT,"
+            " DROP CONSTRAINT seatledger_outbox_status_check,"
+            " ADD CONSTRAINT seatledger_outbox_status_check"
+            " CHECK (status IN ('pending', 'processing', 'done', 'dead', 'discarded'))",
+            "DROP INDEX seatledger_outbox_booking",
+            _OUTBOX_BOOKING_INDEX,
+        ),
     ),
 )
 

@@ -1,20 +1,19 @@
 """The outbox read model: what the event log tells other systems.
 
-Row type, the projector that turns events into ``capacity.*`` messages, the queries over the
-rows, and the row reads and writes the relay (:mod:`seatledger.projections.relay`) delivers
-through. The outbox is a projection, so the same log always yields the same messages: ids are
-derived from (aggregate id, event position, message type), instants use the one canonical UTC
-format, and payloads are canonical JSON. One event is one command, so "one sync per table-set
-change" holds by construction; idempotent replays and rejections write no event, hence no
-message. The delivery columns (status, attempts, lease...) belong to the relay.
+Row type, the projector that turns events into ``capacity.*`` messages, and the queries over
+the rows; the delivery columns' reads and writes are :mod:`seatledger.projections.deliveries`
+(the relay's and the operator's). The outbox is a projection, so the same log always yields
+the same messages: ids are derived from (aggregate id, event position, message type),
+instants use the one canonical UTC format, and payloads are canonical JSON. One event is one
+command, so "one sync per table-set change" holds by construction; idempotent replays and
+rejections write no event, hence no message. A message's trace context is the one its event
+stored (so a rebuild yields it again).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -51,6 +50,9 @@ class OutboxMessage:
     dedupe_key: str
     occurred_at: str
     payload: dict[str, Any]
+    #: The W3C traceparent of the traced command whose event this message comes from, as
+    #: the event stored it (None: not traced); sent to consumers, never part of the payload.
+    traceparent: str | None = None
 
     @property
     def payload_json(self) -> str:
@@ -194,6 +196,7 @@ def messages_for(event: DomainEvent, notification_id: int, day: DayInfo) -> list
             dedupe_key=dedupe_key,
             occurred_at=occurred_at,
             payload=payload,
+            traceparent=event.traceparent,
         )
         for seq, (message_type, booking_id, dedupe_key, payload) in enumerate(out)
     ]
@@ -237,118 +240,6 @@ def outbox_counts(db: ReadModelDB) -> dict[str, dict[str, int]]:
     for message_type, status, count in rows:
         counts.setdefault(str(message_type), {})[str(status)] = int(count)
     return counts
-
-
-# --- delivery rows (the relay's reads and writes) -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A message as the publisher receives it."""
-
-    message_id: str
-    notification_id: int
-    type: str
-    restaurant_id: str
-    booking_id: str
-    dedupe_key: str
-    occurred_at: str
-    payload: dict[str, Any]
-    attempt: int
-    #: The claim this delivery was made under; its outcome is recorded only while it holds.
-    lease_token: str
-
-
-def claim_due(
-    db: ReadModelDB, *, now: datetime, lease_until: datetime, lease_token: str, limit: int
-) -> list[Delivery]:
-    """Mark up to ``limit`` due messages (``pending`` and due, or ``processing`` with an
-    expired lease) ``processing`` under ``lease_token`` until ``lease_until``; on PostgreSQL
-    rows another relay holds are skipped (``FOR UPDATE SKIP LOCKED``). In notification order.
-    """
-    skip_locked = "FOR UPDATE SKIP LOCKED" if db.dialect == "postgres" else ""
-    with db.transaction() as tx:
-        rows = tx.execute(
-            f"UPDATE {TABLE} SET status = 'processing', locked_until = :lease,"
-            " lease_token = :lease_token"
-            " WHERE message_id IN ("
-            f"  SELECT message_id FROM {TABLE}"
-            "  WHERE (status = 'pending'"
-            "         AND (next_attempt_at IS NULL OR next_attempt_at <= :now))"
-            "     OR (status = 'processing' AND locked_until < :now)"
-            f"  ORDER BY notification_id, seq LIMIT :limit {skip_locked})"
-            " RETURNING message_id, notification_id, type, restaurant_id, booking_id,"
-            " dedupe_key, occurred_at, payload, attempts",
-            {
-                "now": utc_instant(now),
-                "lease": utc_instant(lease_until),
-                "lease_token": lease_token,
-                "limit": limit,
-            },
-        )
-    deliveries = [
-        Delivery(
-            message_id=row[0],
-            notification_id=int(row[1]),
-            type=row[2],
-            restaurant_id=row[3],
-            booking_id=row[4],
-            dedupe_key=row[5],
-            occurred_at=row[6],
-            payload=json.loads(row[7]),
-            attempt=int(row[8]) + 1,
-            lease_token=lease_token,
-        )
-        for row in rows
-    ]
-    return sorted(deliveries, key=lambda d: d.notification_id)
-
-
-#: A relay records an outcome only while its claim holds: the row is still in flight under
-#: its lease token. Once the lease expired and another relay claimed the row, that relay owns
-#: it; the late outcome changes nothing (the message was published twice: at least once).
-_UNDER_LEASE = (
-    " WHERE message_id = :message_id AND status = 'processing' AND lease_token = :lease_token"
-    " RETURNING message_id"
-)
-
-
-def mark_done(db: ReadModelDB, delivery: Delivery, *, now: datetime) -> bool:
-    """Record a delivery; False if the lease was lost (nothing written)."""
-    with db.transaction() as tx:
-        rows = tx.execute(
-            f"UPDATE {TABLE} SET status = 'done', attempts = :attempts, published_at = :now,"
-            " locked_until = NULL, lease_token = NULL, last_error = NULL" + _UNDER_LEASE,
-            {
-                "attempts": delivery.attempt,
-                "now": utc_instant(now),
-                "message_id": delivery.message_id,
-                "lease_token": delivery.lease_token,
-            },
-        )
-    return bool(rows)
-
-
-def mark_failed(
-    db: ReadModelDB, delivery: Delivery, *, retry_at: datetime | None, error: str
-) -> bool:
-    """Record a failed attempt: back to ``pending`` until ``retry_at``, or ``dead`` (None).
-    False if the lease was lost (nothing written)."""
-    with db.transaction() as tx:
-        rows = tx.execute(
-            f"UPDATE {TABLE} SET status = :status, attempts = :attempts,"
-            " next_attempt_at = :next_attempt_at, locked_until = NULL, lease_token = NULL,"
-            " last_error = :error" + _UNDER_LEASE,
-            {
-                "status": "dead" if retry_at is None else "pending",
-                "attempts": delivery.attempt,
-                "next_attempt_at": None if retry_at is None else utc_instant(retry_at),
-                "error": error,
-                "message_id": delivery.message_id,
-                "lease_token": delivery.lease_token,
-            },
-        )
-    return bool(rows)
 
 
 # --- rebuilds -------------------------------------------------------------------------------

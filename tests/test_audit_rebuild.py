@@ -20,7 +20,8 @@ from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
 from seatledger.application.worker import build_relay
 from seatledger.projections.db import Row, Tx
-from seatledger.projections.outbox import Delivery, outbox_counts
+from seatledger.projections.deliveries import Delivery
+from seatledger.projections.outbox import outbox_counts
 from tests.audit_support import known_day, live_write
 
 

@@ -160,7 +160,10 @@ def test_a_new_change_event_is_projected_into_members_and_outbox(
         ("r1", "b1", "T1", "a1"),
         ("r1", "b1", "T2", "a2"),
     ]
-    ((_, notification_id, _, message_type, _, _, dedupe_key, _, payload),) = all_outbox(read_models)
+    ((_, notification_id, _, message_type, _, _, dedupe_key, _, payload, traceparent),) = (
+        all_outbox(read_models)
+    )
+    assert traceparent is None  # not traced
     assert (notification_id, message_type) == (1, SYNC)
     assert dedupe_key == "b1:2026-11-24T19:00:00Z:2026-11-24T21:00:00Z:T1,T2"
     assert json.loads(payload)["tableIds"] == ["T1", "T2"]

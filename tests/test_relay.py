@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -14,8 +15,8 @@ from seatledger.application.clock import ManualClock
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
-from seatledger.projections.outbox import Delivery, mark_done
-from seatledger.projections.relay import Relay, RelayStats
+from seatledger.projections.deliveries import Delivery, mark_done
+from seatledger.projections.relay import Deferred, Relay, RelayStats, in_booking_order
 from tests.support import assign, booking, floor, unassign
 
 
@@ -252,3 +253,43 @@ def test_relays_skip_rows_another_relay_holds(
         )
         claimed = relay_for(service, Recorder(), clock).claim()  # must not block
         assert sorted(d.message_id for d in claimed) == sorted(ids[2:])
+
+
+def a_delivery(booking_id: str, n: int) -> Delivery:
+    return Delivery(
+        message_id=f"{booking_id}-{n}",
+        notification_id=n,
+        type="capacity.assignment.sync",
+        restaurant_id="r1",
+        booking_id=booking_id,
+        dedupe_key="",
+        occurred_at="2026-11-24T18:00:00Z",
+        payload={},
+        attempt=1,
+        lease_token="t",
+    )
+
+
+def test_a_batch_is_sent_with_bounded_messages_in_flight_each_booking_in_order() -> None:
+    batch = [a_delivery(f"b{b}", n) for n in range(1, 4) for b in range(1, 6)]
+    in_flight, peak, sent = 0, 0, []
+
+    async def send(delivery: Delivery) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0)  # the answer comes later: others may start meanwhile
+        in_flight -= 1
+        sent.append(delivery.message_id)
+        if delivery.message_id == "b2-1":
+            raise ConnectionError("no ack")
+
+    results = asyncio.run(in_booking_order(batch, send, max_in_flight=2))
+    assert peak == 2
+    outcome = {d.message_id: r for d, r in zip(batch, results, strict=True)}
+    assert isinstance(outcome["b2-1"], ConnectionError)
+    assert isinstance(outcome["b2-2"], Deferred) and isinstance(outcome["b2-3"], Deferred)
+    assert sum(r is None for r in results) == 12
+    for b in (1, 3, 4, 5):  # each booking's messages went one after the other, in order
+        assert [m for m in sent if m.startswith(f"b{b}-")] == [f"b{b}-{n}" for n in (1, 2, 3)]
+    assert "b2-2" not in sent and "b2-3" not in sent

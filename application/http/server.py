@@ -22,7 +22,7 @@ def serve(settings: Settings, *, host: str, port: int, keys_file: Path, log_leve
     """Load the keys (a bad file stops here, before the store is opened), open the store,
     serve. SIGTERM or SIGINT: uvicorn stops accepting and finishes the requests in flight,
     then the service closes and the process exits 0."""
-    telemetry = Telemetry()
+    telemetry = Telemetry.configured(otel=settings.otel_enabled)
     keys = KeyRing(keys_file, telemetry)
     with AssignmentService(settings, telemetry=telemetry) as service:
         config = uvicorn.Config(
