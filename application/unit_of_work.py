@@ -94,9 +94,13 @@ class Reads:
             if found is None:
                 return None
             self.aggregates[aggregate_id] = found
+            self._loaded(found)
         if not isinstance(found, kind):
             raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not {kind.__name__}")
         return found
+
+    def _loaded(self, aggregate: Aggregate) -> None:
+        """An aggregate was loaded from the store (as stored, before this attempt)."""
 
     def layout(self, restaurant_id: str) -> FloorLayout:
         layout = self.get(layout_id(restaurant_id), FloorLayout)
@@ -191,6 +195,14 @@ class UnitOfWork(Reads):
     def __init__(self, store: AggregateStore, stamp: Stamp) -> None:
         super().__init__(store)
         self.stamp = stamp
+        self._seen = False
+
+    def _loaded(self, aggregate: Aggregate) -> None:
+        command_id = self.stamp.command_id
+        if (isinstance(aggregate, ServiceDay) and command_id in aggregate.seen_commands) or (
+            isinstance(aggregate, FloorLayout) and aggregate.created_by == command_id
+        ):
+            self._seen = True
 
     def add(self, aggregate: A) -> A:
         self.aggregates[aggregate.id] = aggregate
@@ -213,15 +225,10 @@ class UnitOfWork(Reads):
         return [agg for agg in self.aggregates.values() if agg.pending_events]
 
     def resent(self) -> bool:
-        """The events of what this attempt loaded show its command id: the command ran
-        before (a re-send, or a twin that got there first)."""
-        command_id = self.stamp.command_id
-        for aggregate in self.aggregates.values():
-            if isinstance(aggregate, ServiceDay) and command_id in aggregate.seen_commands:
-                return True
-            if isinstance(aggregate, FloorLayout) and aggregate.created_by == command_id:
-                return True
-        return False
+        """The stored events of what this attempt loaded show its command id (seen as
+        loaded, before the attempt added its own): the command ran before (a re-send, or a
+        twin that got there first)."""
+        return self._seen
 
 
 class AggregateStore:

@@ -486,3 +486,27 @@ def test_every_ledger_entry_names_its_command(s: Scenario) -> None:
     assert answered.command_id == entries[-1].command_id
     assert not any(isinstance(e, (HoldReleased, TablesUnassigned)) for e in s.history())
     assert s.result.assignment is not None
+
+
+def test_the_common_path_never_reads_the_ledger(s: Scenario) -> None:
+    """A command sent for the first time writes its entry with its events and never looks
+    it up; only a re-send (or a rejection) reads it."""
+    store = s.service._store
+    lookups: list[str] = []
+    read = store.ledger_entry
+
+    def counted(restaurant_id: str, command_id: str) -> Any:
+        lookups.append(command_id)
+        return read(restaurant_id, command_id)
+
+    store.ledger_entry = counted  # type: ignore[method-assign]
+    s.given(booking("b1", 4), booking("b2"), policy(5))
+    s.when(auto("b1")).given(assign("b2", "M1"), unassign("b2"), unassign("b2"))
+    held = s.service.place_hold(hold("b2", "M2"))
+    s.service.extend_hold(
+        ExtendHold(restaurant_id="r1", hold_id=held.hold_id, ttl_seconds=300, actor_id="host-1")
+    )
+    s.given(quote("b2"), ExpireHolds(restaurant_id="r1", service_date=DAY))
+    assert lookups == []
+    s.when(assign("b2", "M9", command_id="new"))  # a rejection looks its command up
+    assert lookups == ["new"]
