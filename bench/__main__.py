@@ -43,6 +43,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " and work within the search budget, beside the exhaustive pre-budget search",
         "bench.planner_worst",
     ),
+    "command-path": Benchmark(
+        "the command ledger's cost on PostgreSQL: event-store and read-model round trips,"
+        " commands per second and storage per command, beside the same commands without it",
+        "bench.command_path",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",
