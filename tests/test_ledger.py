@@ -8,6 +8,7 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,6 +46,7 @@ from seatledger.domain.service_day import (
     PolicyDriftDetected,
     TablesUnassigned,
 )
+from tests.conftest import settings_for
 from tests.support import DAY, EVENING, assign, booking, floor, hold, position, unassign
 
 
@@ -510,3 +512,87 @@ def test_the_common_path_never_reads_the_ledger(s: Scenario) -> None:
     assert lookups == []
     s.when(assign("b2", "M9", command_id="new"))  # a rejection looks its command up
     assert lookups == ["new"]
+
+
+class Gate(AssignmentService):
+    """When armed, waits at a barrier before its next save: every contender has decided on
+    the same state before any of them writes."""
+
+    def __init__(self, settings: Settings, barrier: threading.Barrier) -> None:
+        super().__init__(settings, clock=ManualClock(datetime.fromisoformat(EVENING)))
+        self.barrier = barrier
+        self.armed = False
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        if self.armed:
+            self.armed = False
+            self.barrier.wait(BARRIER_SECONDS)
+        return super().save(*objs, **kwargs)
+
+
+BARRIER_SECONDS = 60  # a bound for a stuck contender, not an assertion about speed
+CONTENDERS = 4
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+@pytest.mark.parametrize("kind", ["assign", "auto"])
+def test_identical_commands_racing_in_threads_are_applied_once(
+    backend: str, kind: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    settings = settings_for(backend, request, tmp_path)
+    barrier = threading.Barrier(CONTENDERS)
+    services = [Gate(settings, barrier) for _ in range(CONTENDERS)]
+    try:
+        services[0].create_restaurant(floor())
+        services[0].register_booking(booking("b1", 4))
+        command: Any = assign("b1", "M1", "M2") if kind == "assign" else auto("b1")
+        answers: list[Any] = [None] * CONTENDERS
+
+        def send(index: int) -> None:
+            service = services[index]
+            try:
+                answers[index] = service.execute(command)
+            except Exception as exc:  # reported below, with the others' answers
+                barrier.abort()
+                answers[index] = exc
+
+        for service in services:
+            service.armed = True
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(CONTENDERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert not any(isinstance(a, Exception) for a in answers), answers
+        first = next(a for a in answers if not replayed(a))
+        assert all(replay_form(a) == replay_form(first) for a in answers), answers
+        events = services[0].recorder.select_notifications(start=1, limit=1000)
+        topics = [n.topic for n in events]
+        entry = ledger_entry_id("r1", command.command_id)
+        assert sum(n.originator_id == entry for n in events) == (1 if kind == "assign" else 2)
+        assert topics.count(HoldReleased.TOPIC) == 0
+        day = services[0].get_day("r1", DAY)
+        assert [b.table_ids for b in day.bookings] == [first_tables(first)]
+    finally:
+        for service in services:
+            service.close()
+
+
+def replayed(answer: Any) -> bool:
+    result = answer.assignment if isinstance(answer, AutoAssignResult) else answer
+    return bool(result.replayed)
+
+
+def replay_form(answer: Any) -> Any:
+    if isinstance(answer, AutoAssignResult) and answer.assignment is not None:
+        marked = answer.assignment.model_copy(update={"replayed": True, "changed": False})
+        return answer.model_copy(update={"assignment": marked})
+    return answer.model_copy(update={"replayed": True, "changed": False})
+
+
+def first_tables(answer: Any) -> list[str]:
+    result = answer.assignment if isinstance(answer, AutoAssignResult) else answer
+    return list(result.table_ids)
