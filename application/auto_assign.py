@@ -13,8 +13,6 @@ failure no hold of the run is left, and the booking's earlier assignments are ne
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Literal
 
 from seatledger.application.answers import replay_run
 from seatledger.application.clock import Clock
@@ -27,22 +25,17 @@ from seatledger.application.results import (
     AssignmentResult,
     AutoAssignResult,
     QuoteResult,
-    SkippedCandidate,
 )
+from seatledger.application.runs import DriftBook, Progress, Run
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
 from seatledger.application.unit_of_work import AggregateStore, Step
 from seatledger.domain.errors import (
-    DriftKind,
     PolicyDriftError,
-    PolicyRequoteFailedError,
     SeatLedgerError,
 )
 from seatledger.domain.ledger import Answer
-from seatledger.domain.planner import NoCandidateReason
 from seatledger.domain.service_day import (
-    AutomationContext,
-    DriftRecovery,
     DriftRejected,
     FinishedRun,
     Outcome,
@@ -61,63 +54,6 @@ GIVE_BACK_AFTER: tuple[type[Exception], ...] = (SeatLedgerError, Answered, *STOR
 
 #: A release that fails too is reported; the confirm's own failure is what the caller sees.
 RELEASE_FAILURES: tuple[type[Exception], ...] = (SeatLedgerError, *STORAGE_ERRORS)
-
-
-@dataclass(frozen=True)
-class Run:
-    """One auto-assign: the command, and how many confirms it may try."""
-
-    command: AutoAssign
-    max_attempts: int
-
-
-@dataclass
-class DriftBook:
-    """The drift a run has met: its first rejection and the hold that went stale last."""
-
-    first: PolicyDriftError | None = None
-    last: PolicyDriftError | None = None
-    stale_hold_id: str = ""
-
-    @classmethod
-    def of(cls, day: ServiceDay, history: RunHistory) -> DriftBook:
-        """The drift earlier sends of the run recorded (a re-sent run never records its
-        first drift twice)."""
-        book = cls()
-        for recorded in history.drifts:
-            drift = day.drift_of_command(recorded.command_id)
-            assert drift is not None
-            book.note(drift, recorded.hold_id)
-        return book
-
-    def context(self, attempt: int) -> AutomationContext:
-        """What the confirm of ``attempt`` records about the run."""
-        return AutomationContext(
-            attempt=attempt,
-            first_drift_in_run=self.first is None,
-            recovered_drift=None
-            if self.first is None
-            else DriftRecovery(
-                kind=self.first.kind, attempt=attempt, stale_hold_id=self.stale_hold_id
-            ),
-        )
-
-    def note(self, drift: PolicyDriftError, hold_id: str) -> None:
-        self.first = self.first or drift
-        self.last = drift
-        self.stale_hold_id = hold_id
-
-
-@dataclass
-class Progress:
-    """Where a run stands: its round's step ids, the hold it will confirm next, how many
-    confirms it has made, and what its last quote said."""
-
-    steps: RunSteps
-    hold_id: str | None
-    relaxations: list[str]
-    attempts: int
-    skipped: list[SkippedCandidate] = field(default_factory=list)
 
 
 class AutoAssignProcess:
@@ -226,8 +162,8 @@ class AutoAssignProcess:
             if quote.hold is not None:
                 return None
             if drifts.first is not None:
-                return Answer.failed(self._requote_failed(run, quote, progress, drifts.first))
-            outcome = self._no_candidate_result(run, quote, progress)
+                return Answer.failed(run.requote_failed(quote, progress, drifts.first))
+            outcome = run.no_candidate(quote, progress)
             return Answer(result=outcome.model_dump(mode="json"))
 
         return self._store.run(
@@ -259,7 +195,7 @@ class AutoAssignProcess:
             if isinstance(decided, DriftRejected):
                 return Answer.failed(decided.error) if attempt >= run.max_attempts else None
             recorded = self._results.recorded(command.restaurant_id, decided)
-            outcome = self._assigned_result(run, recorded, progress, drifts)
+            outcome = run.assigned(recorded, progress, drifts)
             return Answer(result=outcome.model_dump(mode="json"))
 
         try:
@@ -318,8 +254,7 @@ class AutoAssignProcess:
     def _already_assigned(self, run: Run, ledger: RunLedger, outcome: Outcome) -> AutoAssignResult:
         """The booking has tables: nothing to do but record the answer."""
         command = run.command
-        recorded = self._outcome(
-            run,
+        recorded = run.outcome(
             "already_assigned",
             assignment=self._results.recorded(command.restaurant_id, outcome),
         )
@@ -341,8 +276,7 @@ class AutoAssignProcess:
         hold = day.holds.get(finished.change.hold_id or "")
         outcome = Outcome(day.booking(command.booking_id), finished.change, replayed=True)
         drift = finished.first_drift
-        return self._outcome(
-            run,
+        return run.outcome(
             "assigned",
             assignment=self._results.result(command.restaurant_id, outcome),
             attempts=finished.attempts,
@@ -356,36 +290,8 @@ class AutoAssignProcess:
         """The quote found nothing: an outcome, or (after drift) ``POLICY_REQUOTE_FAILED``."""
         if drifts.first is not None:
             self._drift_failed(run, drifts.first, progress.attempts, quote.reason)
-            raise self._requote_failed(run, quote, progress, drifts.first)
-        return self._no_candidate_result(run, quote, progress)
-
-    def _no_candidate_result(
-        self, run: Run, quote: QuoteResult, progress: Progress
-    ) -> AutoAssignResult:
-        return self._outcome(
-            run,
-            "no_candidate",
-            attempts=progress.attempts,
-            reason=quote.reason,
-            relaxations=quote.relaxations,
-            skipped=quote.skipped,
-        )
-
-    @staticmethod
-    def _requote_failed(
-        run: Run, quote: QuoteResult, progress: Progress, drift: PolicyDriftError
-    ) -> PolicyRequoteFailedError:
-        booking_id = run.command.booking_id
-        return PolicyRequoteFailedError(
-            f"after {drift.kind} drift no candidate is left "
-            f"for booking {booking_id}: {quote.reason}",
-            details={
-                "booking_id": booking_id,
-                "reason": quote.reason,
-                "kind": drift.kind,
-                "attempts": progress.attempts,
-            },
-        )
+            raise run.requote_failed(quote, progress, drifts.first)
+        return run.no_candidate(quote, progress)
 
     def _assigned(
         self, run: Run, assignment: AssignmentResult, progress: Progress, drifts: DriftBook
@@ -401,20 +307,7 @@ class AutoAssignProcess:
                 attempts=progress.attempts,
                 hold_id=progress.hold_id,
             )
-        return self._assigned_result(run, assignment, progress, drifts)
-
-    def _assigned_result(
-        self, run: Run, assignment: AssignmentResult, progress: Progress, drifts: DriftBook
-    ) -> AutoAssignResult:
-        return self._outcome(
-            run,
-            "assigned",
-            assignment=assignment,
-            attempts=progress.attempts,
-            drift_kind=None if drifts.first is None else drifts.first.kind,
-            relaxations=progress.relaxations,
-            skipped=progress.skipped,
-        )
+        return run.assigned(assignment, progress, drifts)
 
     def _drift_failed(
         self, run: Run, drift: PolicyDriftError, attempts: int, requote_reason: str | None
@@ -428,29 +321,4 @@ class AutoAssignProcess:
             attempts=attempts,
             requote_reason=requote_reason,
             details=drift.details,
-        )
-
-    @staticmethod
-    def _outcome(
-        run: Run,
-        outcome: Literal["assigned", "already_assigned", "no_candidate"],
-        *,
-        assignment: AssignmentResult | None = None,
-        attempts: int = 0,
-        drift_kind: DriftKind | None = None,
-        reason: NoCandidateReason | None = None,
-        relaxations: list[str] | None = None,
-        skipped: list[SkippedCandidate] | None = None,
-    ) -> AutoAssignResult:
-        return AutoAssignResult(
-            restaurant_id=run.command.restaurant_id,
-            booking_id=run.command.booking_id,
-            outcome=outcome,
-            assignment=assignment,
-            attempts=attempts,
-            drift_recovered=drift_kind is not None,
-            drift_kind=drift_kind,
-            reason=reason,
-            relaxations=list(relaxations or []),
-            skipped=list(skipped or []),
         )

@@ -582,7 +582,7 @@ def test_identical_commands_racing_in_threads_are_applied_once(
 
 
 def replayed(answer: Any) -> bool:
-    result = answer.assignment if isinstance(answer, AutoAssignResult) else answer
+    result: Any = answer.assignment if isinstance(answer, AutoAssignResult) else answer
     return bool(result.replayed)
 
 
@@ -594,5 +594,5 @@ def replay_form(answer: Any) -> Any:
 
 
 def first_tables(answer: Any) -> list[str]:
-    result = answer.assignment if isinstance(answer, AutoAssignResult) else answer
+    result: Any = answer.assignment if isinstance(answer, AutoAssignResult) else answer
     return list(result.table_ids)
