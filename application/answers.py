@@ -11,7 +11,7 @@ recorded answer, as it was, whatever happened since. A replayed assignment resul
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -40,10 +40,16 @@ def replayed(result: AssignmentResult) -> AssignmentResult:
     return result.model_copy(update={"replayed": True, "changed": False})
 
 
-def recorded_result(answer: Answer) -> Any:
-    """The recorded result (JSON); a recorded rejection is raised."""
+def recorded(model: BaseModel) -> Answer:
+    """A result model, recorded."""
+    return Answer(result=model.model_dump_json())
+
+
+def recorded_result(answer: Answer) -> str:
+    """The recorded result (JSON text); a recorded rejection is raised."""
     if answer.error is not None:
         raise answer.error.restore()
+    assert answer.result is not None
     return answer.result
 
 
@@ -54,13 +60,13 @@ class ModelAnswers(Generic[M]):
         self._model = model
 
     def record(self, value: M) -> Answer:
-        return Answer(result=value.model_dump(mode="json"))
+        return recorded(value)
 
     def first(self, value: M) -> M:
         return value
 
     def replay(self, answer: Answer) -> M:
-        return self._model.model_validate(recorded_result(answer))
+        return self._model.model_validate_json(recorded_result(answer))
 
 
 class ListAnswers:
@@ -69,13 +75,13 @@ class ListAnswers:
     _adapter = TypeAdapter(list[str])
 
     def record(self, value: list[str]) -> Answer:
-        return Answer(result=list(value))
+        return Answer(result=self._adapter.dump_json(value).decode())
 
     def first(self, value: list[str]) -> list[str]:
         return value
 
     def replay(self, answer: Answer) -> list[str]:
-        return self._adapter.validate_python(recorded_result(answer))
+        return self._adapter.validate_json(recorded_result(answer))
 
 
 class AssignmentAnswers:
@@ -93,13 +99,13 @@ class AssignmentAnswers:
         self._recorded = recorded
 
     def record(self, value: Outcome) -> Answer:
-        return Answer(result=self._recorded(self._restaurant_id, value).model_dump(mode="json"))
+        return recorded(self._recorded(self._restaurant_id, value))
 
     def first(self, value: Outcome) -> AssignmentResult:
         return self._result(self._restaurant_id, value)
 
     def replay(self, answer: Answer) -> AssignmentResult:
-        return replayed(AssignmentResult.model_validate(recorded_result(answer)))
+        return replayed(AssignmentResult.model_validate_json(recorded_result(answer)))
 
 
 class ConfirmAnswers:
@@ -125,7 +131,7 @@ class ConfirmAnswers:
 
 def replay_run(answer: Answer) -> AutoAssignResult:
     """A re-sent auto-assign's answer: the run's recorded result, or its recorded failure."""
-    result = AutoAssignResult.model_validate(recorded_result(answer))
+    result = AutoAssignResult.model_validate_json(recorded_result(answer))
     if result.assignment is None:
         return result
     return result.model_copy(update={"assignment": replayed(result.assignment)})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from seatledger.application.answers import replay_run
+from seatledger.application.answers import recorded, replay_run
 from seatledger.application.clock import Clock
 from seatledger.application.commands import AutoAssign, ConfirmHold
 from seatledger.application.errors import STORAGE_ERRORS
@@ -164,7 +164,7 @@ class AutoAssignProcess:
             if drifts.first is not None:
                 return Answer.failed(run.requote_failed(quote, progress, drifts.first))
             outcome = run.no_candidate(quote, progress)
-            return Answer(result=outcome.model_dump(mode="json"))
+            return recorded(outcome)
 
         return self._store.run(
             Step(progress.steps.quote(progress.attempts + 1), command.actor_id),
@@ -194,9 +194,8 @@ class AutoAssignProcess:
         def decide(decided: Outcome | DriftRejected) -> Answer | None:
             if isinstance(decided, DriftRejected):
                 return Answer.failed(decided.error) if attempt >= run.max_attempts else None
-            recorded = self._results.recorded(command.restaurant_id, decided)
-            outcome = run.assigned(recorded, progress, drifts)
-            return Answer(result=outcome.model_dump(mode="json"))
+            assignment = self._results.recorded(command.restaurant_id, decided)
+            return recorded(run.assigned(assignment, progress, drifts))
 
         try:
             decided = self._store.run(
@@ -254,16 +253,12 @@ class AutoAssignProcess:
     def _already_assigned(self, run: Run, ledger: RunLedger, outcome: Outcome) -> AutoAssignResult:
         """The booking has tables: nothing to do but record the answer."""
         command = run.command
-        recorded = run.outcome(
+        answer = run.outcome(
             "already_assigned",
             assignment=self._results.recorded(command.restaurant_id, outcome),
         )
-        self._store.run(
-            command,
-            lambda work: recorded,
-            ledger.step(lambda answer: Answer(result=answer.model_dump(mode="json"))),
-        )
-        return recorded.model_copy(
+        self._store.run(command, lambda work: answer, ledger.step(recorded))
+        return answer.model_copy(
             update={"assignment": self._results.result(command.restaurant_id, outcome)}
         )
 

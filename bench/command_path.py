@@ -20,7 +20,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -72,6 +72,12 @@ PHASES = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bookings", type=int, default=200, help="bookings (default 200)")
+    parser.add_argument(
+        "--store",
+        choices=("postgres", "memory"),
+        default="postgres",
+        help="postgres (default), or memory: no database, so only the ledger's own work shows",
+    )
 
 
 class Counted:
@@ -199,6 +205,12 @@ def run_side(settings: Settings, plan: list[tuple[str, int, datetime]]) -> dict[
     return phases
 
 
+def side_settings(store: str, schema: str) -> Settings:
+    if store == "memory":
+        return Settings(persistence="memory")
+    return postgres_settings(schema, projection_mode="in_process")
+
+
 def median_phases(runs: list[dict[str, Phase]]) -> dict[str, Phase]:
     """Per phase, the run of median time (the calls are the same in every run)."""
     return {
@@ -251,20 +263,23 @@ def main(args: argparse.Namespace) -> int:
         for i in range(args.bookings)
     ]
     runs: dict[str, list[dict[str, Phase]]] = {"baseline": [], "ledger": []}
+    ledger_bytes = baseline_bytes = entries = 0
+    state_bytes: dict[str, float] = {}
+    memory = args.store == "memory"
     for repeat in range(args.repeat):  # the sides alternate, so load drifts hit both
         with_ledger, without = scratch_schema_names("command_path", "ledger", "baseline")
-        with scratch_schemas(conninfo, [with_ledger, without]):
+        schemas = nullcontext() if memory else scratch_schemas(conninfo, [with_ledger, without])
+        with schemas:
             progress(f"run {repeat + 1}/{args.repeat}: baseline (the ledger left out)")
             with ledger_left_out():
-                settings = postgres_settings(without, projection_mode="in_process")
-                runs["baseline"].append(run_side(settings, plan))
+                runs["baseline"].append(run_side(side_settings(args.store, without), plan))
             progress(f"run {repeat + 1}/{args.repeat}: with the ledger")
-            settings = postgres_settings(with_ledger, projection_mode="in_process")
-            runs["ledger"].append(run_side(settings, plan))
-            ledger_bytes, entries = events_table_bytes(conninfo, with_ledger)
-            baseline_bytes, _ = events_table_bytes(conninfo, without)
-            state_bytes = ledger_state_bytes(conninfo, with_ledger)
-    stats = machine(conninfo)
+            runs["ledger"].append(run_side(side_settings(args.store, with_ledger), plan))
+            if not memory:
+                ledger_bytes, entries = events_table_bytes(conninfo, with_ledger)
+                baseline_bytes, _ = events_table_bytes(conninfo, without)
+                state_bytes = ledger_state_bytes(conninfo, with_ledger)
+    stats = machine(None if args.store == "memory" else conninfo)
     baseline, ledger = median_phases(runs["baseline"]), median_phases(runs["ledger"])
     per_entry = round((ledger_bytes - baseline_bytes) / entries) if entries else 0
     rows = []
@@ -289,7 +304,7 @@ def main(args: argparse.Namespace) -> int:
             | {"per_second": round(a.commands / a.seconds, 1)},
         }
     print_table(
-        f"command path on PostgreSQL, {len(plan)} bookings: baseline (no ledger) / ledger",
+        f"command path on {args.store}, {len(plan)} bookings: baseline (no ledger) / ledger",
         ["phase", "commands", "event reads", "event writes", "read-model tx", "per second"],
         rows,
     )
@@ -307,6 +322,7 @@ def main(args: argparse.Namespace) -> int:
     print_json_line(
         {
             "benchmark": "command-path",
+            "store": args.store,
             "bookings": len(plan),
             "phases": figures,
             "ledger_events": entries,

@@ -49,9 +49,11 @@ class RecordedError(Frozen):
 
 
 class Answer(Frozen):
-    """What a command answered: a result (its JSON form) or a recorded error."""
+    """What a command answered: its result as JSON text, or a recorded error. The result is
+    kept as text, as the result model wrote it, so recording a large answer (a quote's
+    candidates) costs one serialisation, not a walk of its tree on every encoding."""
 
-    result: JsonValue = None
+    result: str | None = None
     error: RecordedError | None = None
 
     @classmethod
