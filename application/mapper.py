@@ -30,10 +30,11 @@ from seatledger.application.telemetry import current_traceparent
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.directory import BookingIndex, HoldIndex
 from seatledger.domain.layout import FloorLayout
+from seatledger.domain.ledger import CommandEntry
 from seatledger.domain.service_day import ServiceDay
 from seatledger.domain.values import canonical_json
 
-AGGREGATES = (FloorLayout, ServiceDay, BookingIndex, HoldIndex)
+AGGREGATES = (FloorLayout, ServiceDay, BookingIndex, HoldIndex, CommandEntry)
 
 
 def event_registry(

@@ -48,7 +48,30 @@ class ReadYourWrites:
         ]
 
     def result(self, restaurant_id: str, outcome: Outcome) -> AssignmentResult:
-        """What an assignment command returns for ``outcome``."""
+        """What an assignment command returns for ``outcome``: its members as the read
+        model shows them, except for a replay, which returns the original ids (section 7:
+        the rows may have changed since, so the read model is not asked)."""
+        recorded = self.recorded(restaurant_id, outcome)
+        if outcome.replayed:
+            return recorded
+        booking, change = outcome.booking, outcome.change
+        source = booking if change is None else change
+        return recorded.model_copy(
+            update={
+                "members": self._visible_members(
+                    restaurant_id,
+                    booking.booking_id,
+                    source.members,
+                    source.window,
+                    source.merge_group_id,
+                )
+            }
+        )
+
+    @staticmethod
+    def recorded(restaurant_id: str, outcome: Outcome) -> AssignmentResult:
+        """The result with the members' ids as the events hold them (no read): what the
+        command ledger records, and what a replay returns."""
         booking, change = outcome.booking, outcome.change
         if change is None:  # nothing changed: the booking as it stands
             return AssignmentResult(
@@ -64,12 +87,8 @@ class ReadYourWrites:
                 source=None,
                 changed=False,
                 replayed=outcome.replayed,
-                members=self._visible_members(
-                    restaurant_id,
-                    booking.booking_id,
-                    booking.members,
-                    booking.window,
-                    booking.merge_group_id,
+                members=all_members(
+                    booking.booking_id, booking.members, booking.window, booking.merge_group_id
                 ),
             )
         return AssignmentResult(
@@ -85,24 +104,8 @@ class ReadYourWrites:
             source=change.source,
             changed=not outcome.replayed,
             replayed=outcome.replayed,
-            # a replay returns the original result, ids included (section 7): the rows may
-            # have changed since, so the read model is not asked
-            members=(
-                members_of(
-                    change.booking_id,
-                    change.members,
-                    {m.table_id: m.assignment_id for m in change.members},
-                    change.window,
-                    change.merge_group_id,
-                )
-                if outcome.replayed
-                else self._visible_members(
-                    restaurant_id,
-                    change.booking_id,
-                    change.members,
-                    change.window,
-                    change.merge_group_id,
-                )
+            members=all_members(
+                change.booking_id, change.members, change.window, change.merge_group_id
             ),
         )
 
@@ -151,6 +154,17 @@ class ReadYourWrites:
                 **({} if failure is None else {"read_error": failure}),
             )
         return members_of(booking_id, members, visible, window, merge_group_id)
+
+
+def all_members(
+    booking_id: str,
+    members: tuple[SeatedTable, ...],
+    window: Window,
+    merge_group_id: str | None,
+) -> list[Member]:
+    """The members with the ids the events gave them."""
+    ids = {member.table_id: member.assignment_id for member in members}
+    return members_of(booking_id, members, ids, window, merge_group_id)
 
 
 def members_of(

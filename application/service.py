@@ -6,6 +6,8 @@ returning a pydantic result; one per query. Each is a short delegation to a name
 * :mod:`.boundary` — validation, error translation, rejection telemetry (``command_api``);
   the infrastructure codes and HTTP statuses are :mod:`.errors`;
 * :mod:`.unit_of_work` — loading, the directory, one stamp per attempt, saving, retries;
+* :mod:`.ledger` and :mod:`.answers` — the command ledger: every command recorded with its
+  answer, and re-sends answered from it;
 * :mod:`.handlers` — what each command does inside its unit of work;
 * :mod:`.read_your_writes` — assignment results with members read back from the read model;
 * :mod:`.auto_assign` — the auto-assign process and its steps;
@@ -24,6 +26,13 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 
+from seatledger.application.answers import (
+    Answers,
+    AssignmentAnswers,
+    ConfirmAnswers,
+    ListAnswers,
+    ModelAnswers,
+)
 from seatledger.application.audit.report import BookingTimeline, FloorAt, FloorDiff
 from seatledger.application.audit.timetravel import TimeTravel
 from seatledger.application.auto_assign import AutoAssignProcess
@@ -54,6 +63,7 @@ from seatledger.application.commands import (
 )
 from seatledger.application.errors import STORAGE_ERRORS
 from seatledger.application.handlers import CommandHandlers, confirmed, hold_not_found
+from seatledger.application.ledger import CommandLedger
 from seatledger.application.mapper import PydanticMapper
 from seatledger.application.queries import (
     CatchUpProjections,
@@ -85,11 +95,12 @@ from seatledger.application.telemetry import Telemetry
 from seatledger.application.unit_of_work import AggregateStore, UnitOfWork
 from seatledger.application.wiring import ReadSide, prepare_storage, store_unavailable
 from seatledger.domain.errors import InvalidInputError
-from seatledger.domain.service_day import AutomationContext, Outcome, ServiceDay
+from seatledger.domain.service_day import Outcome, ServiceDay
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability
 
 C = TypeVar("C", bound=Command)
+V = TypeVar("V")
 R = TypeVar("R")
 
 
@@ -140,13 +151,13 @@ class AssignmentService(Application[UUID]):
             retries=self.settings.command_retries,
             saved=read_side.saved,
         )
+        self._ledger = CommandLedger(self._store)
         self._handlers = CommandHandlers(self.hold_rules, self.settings.planner_search_budget)
         self._results = ReadYourWrites(self.read_models, self.settings, self.telemetry)
         self._auto_assign = AutoAssignProcess(
             self._store,
             self._handlers,
             self._results,
-            self._confirm,
             telemetry=self.telemetry,
             settings=self.settings,
             clock=self.clock,
@@ -179,33 +190,33 @@ class AssignmentService(Application[UUID]):
 
     @command_api(CreateRestaurant)
     def create_restaurant(self, command: CreateRestaurant) -> RestaurantView:
-        return self._do(command, self._handlers.create_restaurant)
+        return self._do(command, self._handlers.create_restaurant, ModelAnswers(RestaurantView))
 
     @command_api(DefineZone)
     def define_zone(self, command: DefineZone) -> RestaurantView:
-        return self._do(command, self._handlers.define_zone)
+        return self._do(command, self._handlers.define_zone, ModelAnswers(RestaurantView))
 
     @command_api(DefineTable)
     def define_table(self, command: DefineTable) -> RestaurantView:
-        return self._do(command, self._handlers.define_table)
+        return self._do(command, self._handlers.define_table, ModelAnswers(RestaurantView))
 
     @command_api(LinkTables)
     def link_tables(self, command: LinkTables) -> RestaurantView:
-        return self._do(command, self._handlers.link_tables)
+        return self._do(command, self._handlers.link_tables, ModelAnswers(RestaurantView))
 
     @command_api(UnlinkTables)
     def unlink_tables(self, command: UnlinkTables) -> RestaurantView:
-        return self._do(command, self._handlers.unlink_tables)
+        return self._do(command, self._handlers.unlink_tables, ModelAnswers(RestaurantView))
 
     @command_api(ChangePolicy)
     def change_policy(self, command: ChangePolicy) -> RestaurantView:
-        return self._do(command, self._handlers.change_policy)
+        return self._do(command, self._handlers.change_policy, ModelAnswers(RestaurantView))
 
     # --- booking commands ---
 
     @command_api(RegisterBooking)
     def register_booking(self, command: RegisterBooking) -> BookingView:
-        return self._do(command, self._handlers.register_booking)
+        return self._do(command, self._handlers.register_booking, ModelAnswers(BookingView))
 
     @command_api(CancelBooking)
     def cancel_booking(self, command: CancelBooking) -> AssignmentResult:
@@ -227,35 +238,42 @@ class AssignmentService(Application[UUID]):
 
     @command_api(PlaceHold)
     def place_hold(self, command: PlaceHold) -> HoldView:
-        return self._do(command, self._handlers.place_hold)
+        return self._do(command, self._handlers.place_hold, ModelAnswers(HoldView))
 
     @command_api(ExtendHold)
     def extend_hold(self, command: ExtendHold) -> ExtendResult:
-        return self._do(command, self._handlers.extend_hold)
+        return self._do(command, self._handlers.extend_hold, ModelAnswers(ExtendResult))
 
     @command_api(ReleaseHold)
     def release_hold(self, command: ReleaseHold) -> ReleaseResult:
         return self._do(
             command,
             lambda w, c: self._handlers.release_hold(w, c.restaurant_id, c.hold_id, c.actor_role),
+            ModelAnswers(ReleaseResult),
         )
 
     @command_api(ExpireHolds)
     def expire_holds(self, command: ExpireHolds) -> list[str]:
         """The sweeper: records an expiry event for each hold past its expiry (audit trail)."""
-        return self._do(command, self._handlers.expire_holds)
+        return self._do(command, self._handlers.expire_holds, ListAnswers())
 
     # --- assignment commands ---
 
     @command_api(ConfirmHold)
     def confirm_hold(self, command: ConfirmHold) -> AssignmentResult:
-        return self._confirm(command, None)
+        """A drift rejection is saved (and recorded), then raised."""
+        answers = ConfirmAnswers(
+            self._assignment_answers(command.restaurant_id),
+            lambda decided: confirmed(self.telemetry, command, decided),
+        )
+        return self._do(command, lambda w, c: self._handlers.confirm_hold(w, c, None), answers)
 
     @command_api(QuoteBooking)
     def quote(self, command: QuoteBooking) -> QuoteResult:
         return self._do(
             command,
             lambda w, c: self._handlers.quote(w, c.restaurant_id, c.booking_id, c.ttl_seconds),
+            ModelAnswers(QuoteResult),
         )
 
     @command_api(AutoAssign)
@@ -380,14 +398,15 @@ class AssignmentService(Application[UUID]):
 
     # --- the parts, joined ---
 
-    def _do(self, command: C, handler: Callable[[UnitOfWork, C], R]) -> R:
-        """Run ``handler`` for ``command`` as a unit of work (saved, retried when stale)."""
-        return self._store.run(command, lambda work: handler(work, command))
+    def _do(self, command: C, handler: Callable[[UnitOfWork, C], V], answers: Answers[V, R]) -> R:
+        """Run ``handler`` for ``command`` as a unit of work (saved with its ledger entry,
+        retried when stale); a re-send gets the recorded answer."""
+        return self._ledger.run(command, lambda work: handler(work, command), answers)
 
     def _assignment(
         self, command: C, handler: Callable[[UnitOfWork, C], Outcome]
     ) -> AssignmentResult:
-        return self._results.result(command.restaurant_id, self._do(command, handler))
+        return self._do(command, handler, self._assignment_answers(command.restaurant_id))
 
     def _availability(
         self, restaurant_id: str, table_id: str, window: Window, exclude: str | None
@@ -397,11 +416,5 @@ class AssignmentService(Application[UUID]):
         )
         return self.availability.check(restaurant_id, table_id, window, exclude)
 
-    def _confirm(
-        self, command: ConfirmHold, automation: AutomationContext | None
-    ) -> AssignmentResult:
-        """Confirm, manual or a step of auto-assign: a drift rejection is saved, then raised."""
-        decided = self._do(command, lambda w, c: self._handlers.confirm_hold(w, c, automation))
-        return self._results.result(
-            command.restaurant_id, confirmed(self.telemetry, command, decided)
-        )
+    def _assignment_answers(self, restaurant_id: str) -> AssignmentAnswers:
+        return AssignmentAnswers(restaurant_id, self._results.result, self._results.recorded)

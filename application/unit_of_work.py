@@ -5,7 +5,10 @@ version; whole aggregates are cached by the library's repository), the directory
 (which day a booking lives in, where a hold is filed, the tenancy check on a hold), and the
 optimistic retry loop: every attempt of a command is one :class:`UnitOfWork`, stamped once
 (time, command id, actor), whose new events are saved together; a stale save re-runs the
-command on fresh state, a bounded number of times.
+command on fresh state, a bounded number of times. A :class:`SaveHook` joins the command
+ledger to an attempt: it adds the command's entry to the save and decides, after a conflict,
+whether the ledger answers (:mod:`.ledger`); ledger entries are read only through
+:meth:`AggregateStore.ledger_entry`, never cached.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ from seatledger.domain.directory import (
 )
 from seatledger.domain.errors import AlreadyExistsError, ErrorCode, NotFoundError
 from seatledger.domain.layout import FloorLayout, FloorView, layout_id
+from seatledger.domain.ledger import CommandEntry, ledger_entry_id
 from seatledger.domain.service_day import HoldState, ServiceDay, day_id
 from seatledger.domain.values import Window
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
+V_contra = TypeVar("V_contra", contravariant=True)
 
 
 #: Back-off between attempts of a command that lost the race for a save: "full jitter" over a
@@ -65,6 +70,19 @@ class Origin(Protocol):
 
     @property
     def actor_id(self) -> str: ...
+
+
+class SaveHook(Protocol[V_contra]):
+    """What the command ledger does around the save of one attempt."""
+
+    def before_save(self, work: UnitOfWork, value: V_contra) -> None:
+        """Add the ledger's part to the attempt's save (or raise: the ledger answers)."""
+
+    def after_conflict(self) -> None:
+        """The save was stale: raise if the ledger answers; return to re-run the attempt."""
+
+    def saved(self) -> None:
+        """The attempt's save went through."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +111,13 @@ class Reads:
             if found is None:
                 return None
             self.aggregates[aggregate_id] = found
+            self._loaded(found)
         if not isinstance(found, kind):
             raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not {kind.__name__}")
         return found
+
+    def _loaded(self, aggregate: Aggregate) -> None:
+        """An aggregate was loaded from the store (as stored, before this attempt)."""
 
     def layout(self, restaurant_id: str) -> FloorLayout:
         layout = self.get(layout_id(restaurant_id), FloorLayout)
@@ -237,6 +259,14 @@ class UnitOfWork(Reads):
     def __init__(self, store: AggregateStore, stamp: Stamp) -> None:
         super().__init__(store)
         self.stamp = stamp
+        self._seen = False
+
+    def _loaded(self, aggregate: Aggregate) -> None:
+        command_id = self.stamp.command_id
+        if (isinstance(aggregate, ServiceDay) and command_id in aggregate.seen_commands) or (
+            isinstance(aggregate, FloorLayout) and aggregate.created_by == command_id
+        ):
+            self._seen = True
 
     def add(self, aggregate: A) -> A:
         self.aggregates[aggregate.id] = aggregate
@@ -257,6 +287,12 @@ class UnitOfWork(Reads):
 
     def pending(self) -> list[Aggregate]:
         return [agg for agg in self.aggregates.values() if agg.pending_events]
+
+    def resent(self) -> bool:
+        """The stored events of what this attempt loaded show its command id (seen as
+        loaded, before the attempt added its own): the command ran before (a re-send, or a
+        twin that got there first)."""
+        return self._seen
 
 
 class AggregateStore:
@@ -282,20 +318,30 @@ class AggregateStore:
         self._directory: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._floor_views: dict[str, FloorView] = {}
 
-    def run(self, origin: Origin, act: Callable[[UnitOfWork], R]) -> R:
-        """Run ``act`` as a unit of work and save what it decided; on a stale save, re-run
-        it on fresh state (``CONCURRENCY_CONFLICT`` once the retries are spent)."""
+    def run(
+        self, origin: Origin, act: Callable[[UnitOfWork], R], hook: SaveHook[R] | None = None
+    ) -> R:
+        """Run ``act`` as a unit of work and save what it decided (with what ``hook`` adds);
+        on a stale save, ask the hook, then re-run it on fresh state
+        (``CONCURRENCY_CONFLICT`` once the retries are spent)."""
         attempts = self._retries + 1
         for attempt in range(1, attempts + 1):
             work = UnitOfWork(self, Stamp(self._clock.now(), origin.command_id, origin.actor_id))
+            result = act(work)
+            if hook is not None:
+                hook.before_save(work, result)
             try:
-                result = act(work)
                 self._save(work)
-                return result
             except IntegrityError:
+                if hook is not None:
+                    hook.after_conflict()
                 self.telemetry.emit("command.retry", level=logging.DEBUG, attempt=attempt)
                 if attempt < attempts:
                     time.sleep(backoff_seconds(attempt))
+                continue
+            if hook is not None:
+                hook.saved()
+            return result
         raise ConcurrencyConflictError(
             f"gave up after {attempts} attempts: other writers kept changing the same data",
             details={"attempts": attempts},
@@ -310,6 +356,15 @@ class AggregateStore:
             return cast(Aggregate, self._app.repository.get(aggregate_id))
         except AggregateNotFoundError:
             return None
+
+    def ledger_entry(self, restaurant_id: str, command_id: str) -> CommandEntry | None:
+        """The command's ledger entry, read from the store itself: entries are looked up
+        only when a command turns out to be a re-send, and a cached miss could hide an
+        entry another process wrote since."""
+        entry: CommandEntry | None = None
+        for event in self._app.events.get(ledger_entry_id(restaurant_id, command_id)):
+            entry = cast(CommandEntry, event.mutate(entry))  # type: ignore[attr-defined]
+        return entry
 
     def directory_get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """Directory aggregates never change once filed, so found ones are cached for good."""

@@ -53,6 +53,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " notifications (select_notifications), same log, same page size",
         "bench.audit_replay",
     ),
+    "command-path": Benchmark(
+        "the command ledger's cost on PostgreSQL: event-store and read-model round trips,"
+        " commands per second and storage per command, beside the same commands without it",
+        "bench.command_path",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",

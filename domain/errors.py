@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     BOOKING_CLOSED = "BOOKING_CLOSED"
     # idempotency
     IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+    COMMAND_ID_REUSED = "COMMAND_ID_REUSED"
     # drift
     POLICY_DRIFT = "POLICY_DRIFT"
     POLICY_REQUOTE_FAILED = "POLICY_REQUOTE_FAILED"
@@ -189,6 +190,11 @@ CODE_SPECS: Mapping[ErrorCode, CodeSpec] = {
         "The idempotency key was already used for this booking with a different table set.",
         "Use a new idempotency key for a different request.",
     ),
+    ErrorCode.COMMAND_ID_REUSED: CodeSpec(
+        "The command id was already used in this restaurant for another command "
+        "(another type, booking or payload).",
+        "Use a new command id for a new command; re-send a command only unchanged.",
+    ),
     ErrorCode.POLICY_DRIFT: CodeSpec(
         "The layout or policy changed since the hold was placed (details.kind says what).",
         "Refresh the floor, re-validate the selection and place a new hold.",
@@ -313,6 +319,13 @@ class IdempotencyMismatchError(SeatLedgerError):
         super().__init__(ErrorCode.IDEMPOTENCY_MISMATCH, message, details=details)
 
 
+class CommandIdReusedError(SeatLedgerError):
+    codes = frozenset({ErrorCode.COMMAND_ID_REUSED})
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(ErrorCode.COMMAND_ID_REUSED, message, details=details)
+
+
 DriftKind = Literal["policy", "zone", "adjacency", "table"]
 DRIFT_KINDS: tuple[DriftKind, ...] = ("policy", "zone", "adjacency", "table")
 
@@ -342,3 +355,33 @@ class PolicyRequoteFailedError(SeatLedgerError):
 
 class ReadModelError(SeatLedgerError):
     codes = frozenset({ErrorCode.TABLE_AVAILABILITY_QUERY_FAILED})
+
+
+#: Every family of domain codes (each code belongs to exactly one).
+FAMILIES: tuple[type[SeatLedgerError], ...] = (
+    InvalidInputError,
+    NotFoundError,
+    AlreadyExistsError,
+    WindowError,
+    HoldError,
+    AllocationError,
+    IdempotencyMismatchError,
+    CommandIdReusedError,
+    PolicyDriftError,
+    PolicyRequoteFailedError,
+    ReadModelError,
+)
+
+
+def restore_error(
+    code: str, message: str, details: Mapping[str, Any], hint: str
+) -> SeatLedgerError:
+    """A recorded error as its family raised it (the command ledger replays rejections it
+    recorded)."""
+    error_code = ErrorCode(code)
+    family = next(cls for cls in FAMILIES if error_code in cls.codes)
+    error = family.__new__(family)
+    SeatLedgerError.__init__(error, error_code, message, details=details, hint=hint)
+    if isinstance(error, PolicyDriftError):
+        error.kind = details["kind"]
+    return error

@@ -124,7 +124,7 @@ class VenuePolicy(Frozen):
     def _known_timezone(cls, name: str) -> str:
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
             raise ValueError(f"unknown IANA timezone {name!r}") from exc
         return name
 

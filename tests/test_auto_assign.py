@@ -353,7 +353,7 @@ def test_resending_the_same_auto_assign_writes_nothing_new(s: Scenario) -> None:
     command = auto("b1")
     first = s.service.auto_assign(command)
     s.when(command)
-    s.then_no_events()
+    s.then_nothing_written()
     again = s.result
     assert isinstance(again, AutoAssignResult) and first.assignment is not None
     assert (again.outcome, again.attempts) == ("assigned", 1)
@@ -370,7 +370,7 @@ def test_resending_a_recovered_auto_assign_reports_the_recovery(s: Scenario) -> 
     command = auto("b1")
     first = s.service.auto_assign(command)
     s.when(command)
-    s.then_no_events()
+    s.then_nothing_written()
     again = s.result
     assert (again.attempts, again.drift_recovered, again.drift_kind) == (2, True, "policy")
     assert again.assignment.table_ids == first.assignment.table_ids  # type: ignore[union-attr]

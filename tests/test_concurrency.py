@@ -39,6 +39,7 @@ from seatledger.application.unit_of_work import BACKOFF_CAP_SECONDS, backoff_sec
 from seatledger.domain.directory import BookingFiled, hold_index_id
 from seatledger.domain.errors import SeatLedgerError
 from seatledger.domain.layout import Table, Zone
+from seatledger.domain.ledger import CommandRecorded, ledger_entry_id
 from seatledger.domain.service_day import BookingRegistered, day_id, derive_hold_id
 from seatledger.domain.values import Window
 from tests.conftest import require_postgres
@@ -337,7 +338,12 @@ def test_exhausted_retries_are_a_concurrency_conflict_and_write_nothing(
 
         # only the other writer's events were stored: no hold, no directory entry for it
         written = service.recorder.select_notifications(start=before + 1, limit=100)
-        assert {n.topic for n in written} == {BookingRegistered.TOPIC, BookingFiled.TOPIC}
+        assert {n.topic for n in written} == {
+            BookingRegistered.TOPIC,
+            BookingFiled.TOPIC,
+            CommandRecorded.TOPIC,  # the other writer's command
+        }
+        assert all(n.originator_id != ledger_entry_id("r1", command.command_id) for n in written)
         hold_id = derive_hold_id(day_id("r1", DAY), command.command_id)
         assert not service.recorder.select_events(hold_index_id(hold_id))
         assert service.get_day("r1", DAY).holds == []

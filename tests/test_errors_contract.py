@@ -84,6 +84,7 @@ HTTP_STATUS: dict[str, int] = {
     "ASSIGNMENT_CONFLICT": 409,
     "BOOKING_CLOSED": 409,
     "IDEMPOTENCY_MISMATCH": 409,
+    "COMMAND_ID_REUSED": 409,
     "CONCURRENCY_CONFLICT": 503,
     "POLICY_DRIFT": 409,
     "POLICY_REQUOTE_FAILED": 409,
@@ -462,8 +463,8 @@ def test_then_error_fails_when_a_rejected_call_wrote_anything(
         s.service.register_booking(booking("b1"))
         raise InvalidInputError("boom")
 
-    s.when(writes_then_fails)
-    with pytest.raises(ScenarioError, match="wrote 3 event"):
+    s.when(writes_then_fails)  # the day, the booking, its index and its ledger entry
+    with pytest.raises(ScenarioError, match="wrote 4 event"):
         s.then_error(ErrorCode.INVALID_INPUT)
 
 
@@ -478,5 +479,5 @@ def test_then_no_events_sees_directory_events_too(seatledger_scenario: Scenario)
     )
     s.when(lambda: s.service.save(filed))
     assert s.events == []  # directory events are not listed by default ...
-    with pytest.raises(ScenarioError, match="expected no events, got 1"):
+    with pytest.raises(ScenarioError, match="expected no events but a ledger entry, got 1"):
         s.then_no_events()  # ... but they are writes

@@ -198,14 +198,17 @@ def test_confirm_at_or_after_expiry_is_hold_expired(s: Scenario, late: timedelta
 def test_the_sweeper_records_expiries_once(s: Scenario) -> None:
     short = place(s, "b1", "M1", ttl_seconds=60)
     long = place(s, "b2", "M2", ttl_seconds=600)
-    sweep = ExpireHolds(restaurant_id="r1", service_date=DAY, actor_id="sweeper")
-    s.after(seconds=59).when(sweep)
+
+    def sweep() -> ExpireHolds:  # each sweep is a command of its own (a new command id)
+        return ExpireHolds(restaurant_id="r1", service_date=DAY, actor_id="sweeper")
+
+    s.after(seconds=59).when(sweep())
     assert s.result == []
     s.then_no_events()
-    s.after(seconds=1).when(sweep)
+    s.after(seconds=1).when(sweep())
     assert s.result == [short.hold_id]
     s.then_events((HoldExpired, {"hold_id": short.hold_id, "booking_id": "b1"}))
-    s.when(sweep)
+    s.when(sweep())
     assert s.result == []
     s.then_no_events()
     assert s.service.get_hold("r1", long.hold_id).status == "live"

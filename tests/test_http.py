@@ -300,7 +300,8 @@ def test_a_lost_race_is_a_retryable_503_and_the_re_send_goes_through(tmp_path: P
         lost = api.command(HOST, "place_hold", body(hold("b1", "M1")), headers=resend)
         assert_problem(lost, "CONCURRENCY_CONFLICT", 503)
         assert lost.headers["Retry-After"] == "1"
-        assert api.written() == before + 2  # only the other writer's booking and its index
+        # only the other writer's booking, its index and its ledger entry
+        assert api.written() == before + 3
         assert service.get_day("r1", DAY).holds == []
 
         placed = api.command(HOST, "place_hold", body(hold("b1", "M1")), headers=resend)

@@ -108,7 +108,7 @@ def test_confirm_replay_after_the_hold_was_consumed(s: Scenario) -> None:
     # the same command again (a lost reply), then a new command with the same key
     for again in (command, confirm("b4", held.hold_id, idempotency_key="k-1")):
         replay = result_of(s.when(again))
-        s.then_no_events()
+        s.then_no_events()  # the second is a new command: its ledger entry only
         assert replay.replayed is True
         assert (replay.hold_id, replay.source, replay.members) == (
             held.hold_id,
@@ -186,7 +186,7 @@ def test_a_resent_assignment_returns_its_result_even_after_later_changes(s: Scen
     original = result_of(s.when(command))
     s.given(assign("b4", "M3"))
     replay = result_of(s.when(command))
-    s.then_no_events()
+    s.then_nothing_written()
     assert replay.replayed and replay.table_ids == original.table_ids == ["M1", "M2"]
 
 
@@ -197,7 +197,7 @@ def test_a_resent_unassign_writes_once(s: Scenario) -> None:
     s.then_events(TablesUnassigned)
     s.given(assign("b4", "M3"))
     s.when(command)
-    s.then_no_events()
+    s.then_nothing_written()
     assert s.service.get_booking("r1", "b4").table_ids == ["M1", "M2", "M3"]
 
 
@@ -205,7 +205,7 @@ def test_a_resent_hold_placement_returns_the_same_hold(s: Scenario) -> None:
     command = hold("b1", "M1")
     first = s.when(command).result
     again = s.when(command).result
-    s.then_no_events()
+    s.then_nothing_written()
     assert again.hold_id == first.hold_id
     # and it did not count against the rate limit
     for _ in range(4):
@@ -219,7 +219,7 @@ def test_a_resent_cancel_writes_once(s: Scenario) -> None:
     s.when(command)
     s.then_events(BookingClosed)
     replay = result_of(s.when(command))
-    s.then_no_events()
+    s.then_nothing_written()
     assert replay.replayed and replay.status == "cancelled"
 
 
@@ -246,14 +246,14 @@ def test_resending_a_release_or_an_extension_returns_the_original_answer(s: Scen
     )
     first = s.when(extend).result
     again = s.when(extend).result
-    s.then_no_events()
+    s.then_nothing_written()
     assert first.extended and again.extended
     assert again.hold.expires_at == first.hold.expires_at
 
     release = ReleaseHold(restaurant_id="r1", hold_id=held.hold_id, actor_id="host-1")
     assert s.when(release).result.released
     resent = s.when(release).result
-    s.then_no_events()
+    s.then_nothing_written()
     assert (resent.released, resent.status) == (True, "released")
     other = ReleaseHold(restaurant_id="r1", hold_id=held.hold_id, actor_id="host-1")
     assert (s.when(other).result.released, s.result.status) == (False, "released")

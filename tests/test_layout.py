@@ -64,7 +64,7 @@ def test_resending_the_same_create_command_returns_the_restaurant(
     create = floor()
     first = s.when(create).result
     again = s.when(create).result
-    s.then_no_events()
+    s.then_nothing_written()
     assert again == first
 
 

@@ -59,6 +59,7 @@ from seatledger.domain.layout import (
     TablesUnlinked,
     ZoneDefined,
 )
+from seatledger.domain.ledger import CommandRecorded
 from seatledger.domain.policy import VenuePolicy
 from seatledger.domain.service_day import (
     BookingClosed,
@@ -242,6 +243,7 @@ EXPECTED_EVENT_TYPES: set[type[DomainEvent]] = {
     TablesUnassigned,
     BookingClosed,
     PolicyDriftDetected,
+    CommandRecorded,
 }
 
 
@@ -327,7 +329,9 @@ def test_a_reopened_service_replays_to_the_same_state(
             )
         )
         assert replay.replayed
-        assert max_id(reopened) == last
+        # a new command (a key replay): it wrote its ledger entry only
+        (recorded,) = reopened.recorder.select_notifications(start=last + 1, limit=10)
+        assert recorded.topic == CommandRecorded.TOPIC
     finally:
         reopened.close()
 

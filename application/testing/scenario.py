@@ -11,7 +11,10 @@ history, appended as they are). ``when`` runs one command (or any zero-argument 
 service, e.g. a query or a raw mapping: ``s.when(lambda: service.register_booking({...}))``)
 and remembers its result or error and the events it wrote; the ``then_*`` methods assert on
 those. ``then_error`` also asserts that the failed command wrote nothing (a drift rejection:
-only its ``PolicyDriftDetected``), directory events included. Time is frozen with freezegun
+only its ``PolicyDriftDetected`` and its ledger entry), directory events included. Ledger
+entries (every accepted command writes one, no-ops too) and directory events are left out of
+``events``; ``then_no_events`` allows the command's ledger entry, ``then_nothing_written``
+allows nothing (what a re-send must write). Time is frozen with freezegun
 (the service's default clock reads it) or, if the service was built with a ``ManualClock``,
 that clock is moved instead.
 """
@@ -29,6 +32,7 @@ from seatledger.application.service import AssignmentService
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.directory import BookingFiled, HoldFiled
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
+from seatledger.domain.ledger import CommandRecorded, RunAnswered
 from seatledger.domain.service_day import PolicyDriftDetected
 
 #: Modules whose clocks freezegun must leave alone: connection pools and the event store
@@ -36,8 +40,14 @@ from seatledger.domain.service_day import PolicyDriftDetected
 FREEZEGUN_IGNORE = ("psycopg", "psycopg_pool", "eventsourcing", "sqlite3")
 
 _DIRECTORY_EVENTS = (BookingFiled, HoldFiled)
+_LEDGER_EVENTS = (CommandRecorded, RunAnswered)
 
 ExpectedEvent = type[DomainEvent] | tuple[type[DomainEvent], Mapping[str, Any]]
+
+
+def _bookkeeping(event: DomainEvent) -> bool:
+    """Bookkeeping: where a booking or hold is filed, and the command ledger."""
+    return isinstance(event, (*_DIRECTORY_EVENTS, *_LEDGER_EVENTS))
 
 
 class ScenarioError(AssertionError):
@@ -68,6 +78,7 @@ class Scenario:
         self._error: SeatLedgerError | None = None
         self._events: list[DomainEvent] = []
         self._written = 0
+        self._ledger_written = 0
         self._ran = False
 
     # --- lifecycle ---
@@ -152,8 +163,10 @@ class Scenario:
                 self._result = command()
         except SeatLedgerError as err:
             self._error = err
-        self._events = self._events_after(position)
+        written = self._events_after(position, include_directory=True)
+        self._events = [e for e in written if self.include_directory_events or not _bookkeeping(e)]
         self._written = self.position() - position
+        self._ledger_written = sum(isinstance(event, _LEDGER_EVENTS) for event in written)
         return self
 
     def position(self) -> int:
@@ -179,9 +192,9 @@ class Scenario:
         self, code: ErrorCode | str, *, wrote_events: bool = False, **details: Any
     ) -> SeatLedgerError:
         """Assert the last command failed with ``code`` (and these details), writing nothing
-        except, for drift, its recorded rejection. An automated run that failed after some
-        of its steps succeeded (holds placed, then released) passes ``wrote_events=True``
-        and checks ``events`` itself."""
+        except, for drift, its recorded rejection (and the ledger entry that records it). An
+        automated run that failed after some of its steps succeeded (holds placed, then
+        released) passes ``wrote_events=True`` and checks ``events`` itself."""
         self._require_run()
         if self._error is None:
             raise ScenarioError(f"expected {code}, the command succeeded with {self._result!r}")
@@ -197,11 +210,13 @@ class Scenario:
                     f"expected {value!r}"
                 )
         allowed = sum(isinstance(event, PolicyDriftDetected) for event in self._events)
+        if allowed:
+            allowed += self._ledger_written
         if self._written > allowed and not wrote_events:
             raise ScenarioError(
                 f"{code}: the failed command wrote {self._written} event(s) "
                 f"({[type(e).__name__ for e in self._events]}); a rejection writes nothing "
-                "but, for drift, its PolicyDriftDetected"
+                "but, for drift, its PolicyDriftDetected and its ledger entry"
             )
         return self._error
 
@@ -228,11 +243,22 @@ class Scenario:
         return list(self._events)
 
     def then_no_events(self) -> None:
-        """Assert the last ``when`` wrote nothing at all (directory events included)."""
+        """Assert the last ``when`` wrote no event (directory events included) but its
+        ledger entry: a command that changed nothing is still recorded."""
         self._require_run()
-        if self._events or self._written:
+        if self._events or self._written > self._ledger_written:
             raise ScenarioError(
-                f"expected no events, got {self._written}: "
+                f"expected no events but a ledger entry, got {self._written}: "
+                f"{[type(e).__name__ for e in self._events]}"
+            )
+
+    def then_nothing_written(self) -> None:
+        """Assert the last ``when`` wrote nothing at all, not even a ledger entry (a
+        re-sent command: answered from the ledger)."""
+        self._require_run()
+        if self._written:
+            raise ScenarioError(
+                f"expected nothing written, got {self._written} event(s): "
                 f"{[type(e).__name__ for e in self._events]}"
             )
 
@@ -258,7 +284,7 @@ class Scenario:
             for notification in page:
                 event = self.service.mapper.to_domain_event(notification)
                 assert isinstance(event, DomainEvent)
-                if keep_directory or not isinstance(event, _DIRECTORY_EVENTS):
+                if keep_directory or not _bookkeeping(event):
                     events.append(event)
             position = page[-1].id
 

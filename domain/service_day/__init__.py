@@ -33,7 +33,13 @@ from seatledger.domain.service_day.events import (
     TablesAssigned,
     TablesUnassigned,
 )
-from seatledger.domain.service_day.runs import FinishedRun, RunSteps
+from seatledger.domain.service_day.runs import (
+    MAX_ATTEMPTS,
+    FinishedRun,
+    RunHistory,
+    RunSteps,
+    run_history,
+)
 from seatledger.domain.service_day.state import (
     ActorRole,
     BookingState,
@@ -57,6 +63,7 @@ from seatledger.domain.service_day.state import (
 )
 
 __all__ = [
+    "MAX_ATTEMPTS",
     "ActorRole",
     "AutomationContext",
     "BookingClosed",
@@ -86,6 +93,7 @@ __all__ = [
     "PolicyDriftDetected",
     "Quote",
     "ReleaseReason",
+    "RunHistory",
     "RunSteps",
     "SeatedTable",
     "ServiceDay",
@@ -97,4 +105,5 @@ __all__ = [
     "day_id",
     "derive_hold_id",
     "derive_idempotency_key",
+    "run_history",
 ]
