@@ -20,6 +20,7 @@ from seatledger.domain.service_day import (
     TableChange,
     TablesAssigned,
 )
+from seatledger.projections.members import MembersProjection
 from seatledger.projections.outbox import OUTBOX_COLUMNS, SYNC
 from tests.audit_support import StoredLog, known_day, live_write, position_of
 from tests.support import DAY, assign, booking, floor, hold
@@ -37,7 +38,9 @@ def test_a_faithful_store_audits_ok(service: AssignmentService) -> None:
     last = service.recorder.max_notification_id()
     assert (report.events, report.last_position, report.log.last_position) == (last, last, last)
     members, outbox = model(report, "members"), model(report, "outbox")
-    assert (members.live, members.rebuilt, members.position) == (4, 4, last)
+    # the live read model's position: the last event it handles (commands end in ledger events)
+    handled = service.recorder.select_notifications(1, 10_000, topics=MembersProjection.topics)
+    assert (members.live, members.rebuilt, members.position) == (4, 4, handled[-1].id)
     assert outbox.live == outbox.rebuilt == 6  # 4 syncs, a hold confirmation, a drift
     assert members.live_digest == members.rebuilt_digest and len(members.live_digest) == 64
     assert report.invariants.violations == 0 and report.invariants.events_checked > 10
@@ -148,7 +151,12 @@ def test_a_deleted_event_is_located(service: AssignmentService, tmp_path: Path) 
     assert verified is not None and not verified.ok and not report.ok
     (finding,) = verified.findings
     assert (finding.kind, finding.position) == ("deleted", deleted)
-    assert report.invariants.violations == 0  # a directory entry: history still replays
+    if service.settings.persistence == "memory":
+        # the memory store renumbers every later position: the live outbox's positions no
+        # longer match the log, and the sync check says so
+        assert report.invariants.violations > 0
+    else:
+        assert report.invariants.violations == 0  # a directory entry: history still replays
 
 
 def test_reordered_events_are_located(service: AssignmentService, tmp_path: Path) -> None:
@@ -318,7 +326,8 @@ def test_the_audit_compares_at_the_live_positions(service: AssignmentService) ->
     report = Audit(service).run()
     assert report.ok, report.model_dump_json(indent=1)
     assert model(report, "outbox").position == behind
-    assert model(report, "members").position == service.recorder.max_notification_id()
+    handled = service.recorder.select_notifications(1, 10_000, topics=MembersProjection.topics)
+    assert model(report, "members").position == handled[-1].id  # commands end in ledger events
 
 
 def test_a_checkpoint_is_not_verified_by_a_shorter_audit(
