@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime
 
-from seatledger.domain.errors import PolicyDriftError
+from seatledger.domain.aggregate import Aggregate, E, Stamp
+from seatledger.domain.errors import AllocationError, ErrorCode, NotFoundError, PolicyDriftError
 from seatledger.domain.layout import AdjacencySnapshot, TableFacts
 from seatledger.domain.planner import Plan
+
+if TYPE_CHECKING:
+    from seatledger.domain.service_day.events import (
+        BookingClosed,
+        ChangeEvent,
+        PolicyDriftDetected,
+    )
+
 from seatledger.domain.values import Frozen, Window, derive_id, digest, sorted_unique, utc_instant
 
 BookingStatus = Literal["pending", "confirmed", "cancelled", "no_show", "completed"]
@@ -189,3 +198,88 @@ class DriftRejected:
     so the caller saves it first and raises ``error`` after the save."""
 
     error: PolicyDriftError
+
+
+class DayState(Aggregate):
+    """The state of one service day and the helpers its events apply through; the layers
+    above (conflicts, idempotency, holds, the aggregate) read it and decide."""
+
+    def __init__(self, aggregate_id: UUID, restaurant_id: str, service_date: date) -> None:
+        super().__init__(aggregate_id)
+        self.restaurant_id = restaurant_id
+        self.service_date = service_date
+        self.bookings: dict[str, BookingState] = {}
+        self.holds: dict[str, HoldState] = {}
+        self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.seen_commands: set[str] = set()
+        self.command_changes: dict[str, TableChange] = {}
+        self.command_drifts: dict[str, PolicyDriftDetected] = {}
+
+    def _trigger(self, event_type: type[E], stamp: Stamp, **fields: Any) -> E:
+        """Every day event names its day (the one place that fills it in)."""
+        return super()._trigger(
+            event_type,
+            stamp,
+            restaurant_id=self.restaurant_id,
+            service_date=self.service_date,
+            **fields,
+        )
+
+    def close_hold(self, hold_id: str, status: HoldStatus, command_id: str) -> None:
+        """Mark a hold consumed, released or expired by the command that did it."""
+        hold = self.holds[hold_id]
+        self.holds[hold_id] = hold.model_copy(update={"status": status, "closed_by": command_id})
+
+    def record_change(self, event: ChangeEvent | BookingClosed) -> None:
+        change = event.change
+        assert change is not None
+        booking = self.bookings[change.booking_id]
+        self.bookings[change.booking_id] = booking.model_copy(
+            update={
+                "tables": change.tables,
+                "members": change.members,
+                "zone_id": change.zone_id,
+                "merge_group_id": change.merge_group_id,
+                "status": change.status,
+                "last_change_version": event.originator_version,
+            }
+        )
+        if change.idempotency_key is not None:
+            self.idempotency[(change.booking_id, change.idempotency_key)] = IdempotencyRecord(
+                key=change.idempotency_key,
+                derived=change.key_derived,
+                requested=change.requested,
+                change=change,
+                version=event.originator_version,
+            )
+        self.command_changes[event.command_id] = change
+
+    def booking(self, booking_id: str) -> BookingState:
+        try:
+            return self.bookings[booking_id]
+        except KeyError:
+            raise NotFoundError(
+                ErrorCode.BOOKING_NOT_FOUND,
+                f"booking {booking_id} not found in restaurant {self.restaurant_id}",
+                details={"restaurant_id": self.restaurant_id, "booking_id": booking_id},
+            ) from None
+
+    def hold(self, hold_id: str) -> HoldState:
+        try:
+            return self.holds[hold_id]
+        except KeyError:
+            raise NotFoundError(
+                ErrorCode.HOLD_NOT_FOUND,
+                f"hold {hold_id} not found",
+                details={"hold_id": hold_id},
+            ) from None
+
+    def _open_booking(self, booking_id: str) -> BookingState:
+        booking = self.booking(booking_id)
+        if booking.is_closed:
+            raise AllocationError(
+                ErrorCode.BOOKING_CLOSED,
+                f"booking {booking_id} is {booking.status}",
+                details={"booking_id": booking_id, "status": booking.status},
+            )
+        return booking
