@@ -220,6 +220,8 @@ class Settings(BaseSettings):
         env = {
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
             "AGGREGATE_CACHE_FASTFORWARD": "y",
+            # never DDL at construction (concurrent starts race): seatledger.application.schema
+            "CREATE_TABLE": "n",
         }
         if self.aggregate_cache_size == 0:
             del env["AGGREGATE_CACHE_MAXSIZE"]

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from seatledger.application.read_models import open_read_models
+from seatledger.application.schema import prepare_store
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
 from seatledger.domain.errors import InvalidInputError
 from seatledger.projections.db import ReadModelDB
-from seatledger.projections.migrations import migrate
 from seatledger.projections.relay import LoggingPublisher, Publisher, Relay
 from seatledger.projections.runner import ListenWakeups, PollingWakeups, Wakeups, serve
 
@@ -96,10 +96,9 @@ def run_relay(
 ) -> None:
     """Publish pending outbox messages until ``stop`` is set."""
     telemetry = telemetry or Telemetry()
+    prepare_store(settings)
     db = open_read_models(settings)
     try:
-        if settings.migrate_on_start:
-            migrate(db)
         relay = build_relay(settings, db, publisher or LoggingPublisher(), telemetry)
         telemetry.emit("relay.started", persistence=settings.persistence)
         relay.serve(stop, idle_wait=settings.relay_idle_seconds)
