@@ -69,8 +69,8 @@ from seatledger.application.results import (
 from seatledger.application.schema import EVENT_STORE_NAME
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
-from seatledger.application.unit_of_work import AggregateStore, UnitOfWork
-from seatledger.application.wiring import ReadSide, opening, store_unavailable
+from seatledger.application.unit_of_work import UnitOfWork
+from seatledger.application.wiring import GatedStore, ReadSide, opening, store_unavailable
 from seatledger.domain.errors import InvalidInputError
 from seatledger.domain.service_day import AutomationContext, Outcome, ServiceDay, day_id
 from seatledger.domain.values import Window
@@ -124,8 +124,9 @@ class AssignmentService(Application[UUID]):
         self.event_source = read_side.event_source
         self.projection_runners = read_side.projection_runners
         self.availability = read_side.availability
-        self._store = AggregateStore(
+        self._store = GatedStore(
             self,
+            gate=read_side.writer_gate,
             clock=self.clock,
             telemetry=self.telemetry,
             retries=self.settings.command_retries,

@@ -46,6 +46,8 @@ DEFAULT_ENV_FILE = ".env"
 SECRET_SETTINGS = frozenset({"postgres_password", "database_url"})
 #: The factory that gives the library's connections our extra parameters (application_name).
 POSTGRES_FACTORY_TOPIC = "seatledger.application.postgres_store:PostgresStoreFactory"
+#: The factory whose pool waits as long as SQLite does (see sqlite_store).
+SQLITE_FACTORY_TOPIC = "seatledger.application.sqlite_store:SQLiteStoreFactory"
 
 
 class Settings(BaseSettings):
@@ -227,7 +229,7 @@ class Settings(BaseSettings):
             del env["AGGREGATE_CACHE_MAXSIZE"]
         if self.persistence == "sqlite":
             env |= {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": SQLITE_FACTORY_TOPIC,
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }

@@ -10,8 +10,9 @@ projection runners, the in-process background projections (``projection_mode``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
@@ -20,11 +21,15 @@ from seatledger.application.errors import InfrastructureCode, InfrastructureErro
 from seatledger.application.read_models import open_read_models, projection_runners
 from seatledger.application.schema import MigrationReport, Migrator, StoreSchema, not_migrated
 from seatledger.application.settings import Settings
+from seatledger.application.sqlite_store import WriterGate
 from seatledger.application.telemetry import Telemetry
+from seatledger.application.unit_of_work import AggregateStore, Origin, UnitOfWork
 from seatledger.projections.availability import AvailabilityQueries, EventStoreAnswer
 from seatledger.projections.db import ReadModelDB
 from seatledger.projections.runner import BackgroundProjections, PageRunner
 from seatledger.projections.source import EventSource
+
+R = TypeVar("R")
 
 
 @contextmanager
@@ -86,6 +91,10 @@ class ReadSide:
         migrator: Migrator | None = None,
     ) -> None:
         self.read_models: ReadModelDB = open_read_models(settings)
+        #: Held around each command's unit of work (SQLite: one writer at a time).
+        self.writer_gate: AbstractContextManager[Any] = nullcontext()
+        if settings.persistence == "sqlite":
+            self.writer_gate = WriterGate(settings.sqlite_path)
         self.migration = MigrationReport()
         if migrator is not None:
             try:
@@ -120,3 +129,18 @@ class ReadSide:
         if background is not None:
             background.stop()
         self.read_models.close()
+        if isinstance(self.writer_gate, WriterGate):
+            self.writer_gate.close()
+
+
+class GatedStore(AggregateStore):
+    """The aggregate store with each unit of work (all its attempts) inside the read side's
+    writer gate (see :mod:`seatledger.application.sqlite_store`)."""
+
+    def __init__(self, *args: Any, gate: AbstractContextManager[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = gate
+
+    def run(self, origin: Origin, act: Callable[[UnitOfWork], R]) -> R:
+        with self._gate:
+            return super().run(origin, act)
