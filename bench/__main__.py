@@ -43,6 +43,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " and work within the search budget, beside the exhaustive pre-budget search",
         "bench.planner_worst",
     ),
+    "embedded-threads": Benchmark(
+        "commands per second and latency of one SQLite service (in-process projections)"
+        " shared by 1, 8 and 32 threads; no infrastructure error allowed",
+        "bench.embedded_threads",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",
