@@ -39,11 +39,11 @@ from seatledger.application.demo import (
     DemoReport,
     run_demo,
 )
-from seatledger.application.read_models import PROJECTIONS, open_read_models
-from seatledger.application.schema import StoreSchema, migrate_store, prepare_store
+from seatledger.application.read_models import PROJECTIONS
+from seatledger.application.schema import StoreSchema, migrate_store
 from seatledger.application.service import AssignmentService
 from seatledger.application.telemetry import JsonFormatter, Telemetry
-from seatledger.application.worker import build_relay, run_relay, run_worker
+from seatledger.application.worker import build_relay, open_relay_store, run_relay, run_worker
 from seatledger.domain.errors import SeatLedgerError
 from seatledger.projections.migrations import LATEST, MIGRATIONS
 from seatledger.projections.outbox import outbox_counts
@@ -318,7 +318,7 @@ def add_worker(subparsers: Subparsers) -> None:
 def worker_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "worker")
     stop = _stop_on_signals()
-    run_worker(settings, stop=stop, on_idle=stop.set if args.once else None)
+    run_worker(settings, stop=stop, on_idle=stop.set if args.once else None, wait=not args.once)
     return EXIT_OK
 
 
@@ -339,8 +339,7 @@ def add_relay(subparsers: Subparsers) -> None:
 def relay_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "relay")
     if args.once:
-        prepare_store(settings)  # as the long-running relay does
-        with open_read_models(settings) as db:
+        with open_relay_store(settings) as db:  # as the long-running relay does, no waiting
             stats = build_relay(settings, db, LoggingPublisher(), Telemetry()).run_once()
         print(json.dumps(stats.__dict__, sort_keys=True))
         return EXIT_OK

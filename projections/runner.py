@@ -52,10 +52,15 @@ class TrackingConflictError(RuntimeError):
     """Another runner moved the tracking position during this page: the page rolls back."""
 
 
+#: The longest pause, in seconds, of a long-running loop between two attempts that failed.
+BACKOFF_CAP = 10.0
+
+
 def failure_backoff(failures: int) -> float:
     """Seconds to wait after the n-th failure in a row of a long-running loop: 0.4 s,
-    doubling, at most 30 s (a broken database is not hammered, a blip costs little)."""
-    return min(30.0, 0.2 * 2.0 ** min(failures, 8))
+    doubling, at most :data:`BACKOFF_CAP` (a broken database is not hammered, a blip costs
+    little, and a server that is back is found within seconds)."""
+    return min(BACKOFF_CAP, 0.2 * 2.0 ** min(failures, 8))
 
 
 def lock_key(projection_name: str, schema: str = "") -> int:
