@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 import psycopg
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.table import Table
 
@@ -43,13 +44,20 @@ from seatledger.application.demo import (
     run_demo,
 )
 from seatledger.application.publishers import PublisherUnavailableError, publisher_for
-from seatledger.application.read_models import PROJECTIONS, open_read_models
+from seatledger.application.read_models import PROJECTIONS
+from seatledger.application.schema import StoreSchema, migrate_store
 from seatledger.application.service import AssignmentService
 from seatledger.application.telemetry import JsonFormatter, Telemetry, TextFormatter
-from seatledger.application.worker import announce_relay, build_relay, run_relay, run_worker
+from seatledger.application.worker import (
+    announce_relay,
+    build_relay,
+    open_relay_store,
+    run_relay,
+    run_worker,
+)
 from seatledger.domain.errors import SeatLedgerError
 from seatledger.projections.deliveries import STATUSES, delivered_nowhere
-from seatledger.projections.migrations import LATEST, MIGRATIONS, applied_versions, migrate
+from seatledger.projections.migrations import LATEST, MIGRATIONS
 from seatledger.projections.outbox import outbox_counts
 
 #: Exit codes (defined with the options, where every subcommand module finds them).
@@ -267,25 +275,43 @@ def _stop_on_signals() -> threading.Event:
 def add_migrate(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "migrate",
-        help="apply pending read-model migrations",
-        description="Apply every pending read-model migration (settings from SEATLEDGER_*).",
+        help="create the store's schema, event table and read models",
+        description=(
+            "Create whatever is missing (settings from SEATLEDGER_*): the PostgreSQL schema or the "
+            "SQLite file, the event table and the pending read-model migrations. Idempotent; "
+            "concurrent migrators are serialised by an advisory lock. --status only reads."
+        ),
     )
-    parser.add_argument("--status", action="store_true", help="only list applied and pending")
+    parser.add_argument(
+        "--status", action="store_true", help="only show what exists and what is pending"
+    )
     parser.set_defaults(handler=migrate_command, default_log_level="info")
 
 
 def migrate_command(args: argparse.Namespace) -> int:
-    with open_read_models(load_settings(args, "migrate")) as db:
-        if args.status:
-            done = set(applied_versions(db))
-            for migration in MIGRATIONS:
-                state = "applied" if migration.version in done else "pending"
-                print(f"{migration.version:4d}  {state:8s}  {migration.name}")
-            return EXIT_OK
-        applied = migrate(db)
-    for migration in applied:
+    settings = load_settings(args, "migrate")
+    if settings.persistence == "memory":
+        raise UsageError(
+            "the memory store lives inside one process: there is nothing to migrate",
+            "give --db PATH or --database-url",
+        )
+    if args.status:
+        state = StoreSchema(settings).inspect()
+        store = settings.describe_store()
+        print(f"store        {'present' if state.store else 'missing':8s}  {store}")
+        print(f"event table  {'present' if state.event_store else 'missing':8s}")
+        for migration in MIGRATIONS:
+            done = "applied" if migration.version in state.applied else "pending"
+            print(f"{migration.version:4d}  {done:8s}  {migration.name}")
+        return EXIT_OK
+    report = migrate_store(settings)
+    if report.created_store:
+        print(f"created the store: {settings.describe_store()}")
+    if report.created_event_store:
+        print("created the event table")
+    for migration in report.applied:
         print(f"applied {migration.version}: {migration.name}")
-    if not applied:
+    if not report.changed:
         print(f"up to date (version {LATEST})")
     return EXIT_OK
 
@@ -306,7 +332,7 @@ def add_worker(subparsers: Subparsers) -> None:
 def worker_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "worker")
     stop = _stop_on_signals()
-    run_worker(settings, stop=stop, on_idle=stop.set if args.once else None)
+    run_worker(settings, stop=stop, on_idle=stop.set if args.once else None, wait=not args.once)
     return EXIT_OK
 
 
@@ -340,9 +366,7 @@ def relay_command(args: argparse.Namespace) -> int:
     except PublisherUnavailableError as err:
         raise UsageError(err.message, err.hint) from None
     if args.once:
-        with open_read_models(settings) as db:
-            if settings.migrate_on_start:  # as the long-running relay does
-                migrate(db)
+        with open_relay_store(settings) as db:  # as the long-running relay does, no waiting
             relay = build_relay(settings, db, publisher, telemetry)
             announce_relay(relay, settings, telemetry)
             try:
@@ -366,7 +390,8 @@ def add_status(subparsers: Subparsers) -> None:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    settings = load_settings(args, "status", projection_mode="off")
+    # read-only: a store that is missing anything is an error naming `seatledger migrate`
+    settings = load_settings(args, "status", projection_mode="off", migrate_on_start=False)
     with AssignmentService(settings) as service:
         events = service.event_source.max_id()
         projections = {
@@ -595,10 +620,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return EXIT_INTERRUPTED
-    except (psycopg.Error, sqlite3.Error, OSError) as exc:
+    except (psycopg.Error, sqlite3.Error, OSError, PersistenceError) as exc:
         logger.debug("the failure's traceback", exc_info=True)
         _print_error(
-            f"error: the store failed: {_first_line(exc)}",
+            f"error: the store failed: {_first_line(_driver_error(exc))}",
             "hint: check the store (--database-url, SEATLEDGER_DATABASE_URL) and that it is up",
         )
         return EXIT_ERROR
@@ -612,6 +637,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         logger.removeHandler(log_handler)
         logger.setLevel(previous_level)
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own error behind the library's wrapper (it names what failed)."""
+    cause = exc.__cause__
+    if isinstance(exc, PersistenceError) and isinstance(cause, psycopg.Error | sqlite3.Error):
+        return cause
+    return exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -22,7 +22,9 @@ def open_read_models(settings: Settings) -> ReadModelDB:
         return PostgresReadModels(
             settings.postgres_conninfo(),
             settings.postgres_schema,
+            min_size=1,
             max_size=settings.read_model_pool_size,
+            timeout=settings.postgres_connect_timeout,
         )
     if settings.persistence == "sqlite":
         return SQLiteReadModels(settings.sqlite_path)

@@ -90,10 +90,11 @@ from seatledger.application.results import (
     ReleaseResult,
     RestaurantView,
 )
+from seatledger.application.schema import EVENT_STORE_NAME
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
-from seatledger.application.unit_of_work import AggregateStore, UnitOfWork
-from seatledger.application.wiring import ReadSide, prepare_storage, store_unavailable
+from seatledger.application.unit_of_work import UnitOfWork
+from seatledger.application.wiring import GatedStore, ReadSide, opening, store_unavailable
 from seatledger.domain.errors import InvalidInputError
 from seatledger.domain.service_day import Outcome, ServiceDay
 from seatledger.domain.values import Window
@@ -112,7 +113,7 @@ class AssignmentService(Application[UUID]):
     Use it as a context manager, or call :meth:`close`.
     """
 
-    name = "SeatLedger"
+    name = EVENT_STORE_NAME
 
     def __init__(
         self,
@@ -127,25 +128,32 @@ class AssignmentService(Application[UUID]):
         self.hold_rules = self.settings.hold_rules()
         self._read_side: ReadSide | None = None
         try:
-            prepare_storage(self.settings)
-            super().__init__(env=self.settings.eventsourcing_env())
-            self._read_side = read_side = ReadSide(
-                self.settings,
-                self.telemetry,
-                self.recorder,
-                self.mapper,
-                lambda *query: self._store.reads().blocking_bookings(*query),
-            )
-        except STORAGE_ERRORS as exc:
-            raise store_unavailable(self.settings, exc) from exc
+            with opening(self.settings) as migrator:
+                super().__init__(env=self.settings.eventsourcing_env())
+                self._read_side = read_side = ReadSide(
+                    self.settings,
+                    self.telemetry,
+                    self.recorder,
+                    self.mapper,
+                    lambda *query: self._store.reads().blocking_bookings(*query),
+                    migrator=migrator,
+                )
+        except BaseException as exc:
+            factory = getattr(self, "factory", None)
+            if factory is not None:  # half-built: nobody else will close its pool
+                factory.close()
+            if isinstance(exc, STORAGE_ERRORS):
+                raise store_unavailable(self.settings, exc) from exc
+            raise
         self.read_models = read_side.read_models
         self.event_source = read_side.event_source
         self.projection_runners = read_side.projection_runners
         self.availability = read_side.availability
         self.telemetry.watch_projections(self.projection_runners)
         self.telemetry.watch_outbox(self.read_models)
-        self._store = AggregateStore(
+        self._store = GatedStore(
             self,
+            gate=read_side.writer_gate,
             clock=self.clock,
             telemetry=self.telemetry,
             retries=self.settings.command_retries,

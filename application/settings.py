@@ -55,6 +55,8 @@ DEFAULT_ENV_FILE = ".env"
 SECRET_SETTINGS = frozenset({"postgres_password", "database_url", "publisher", "webhook_secret"})
 #: The factory that gives the library's connections our extra parameters (application_name).
 POSTGRES_FACTORY_TOPIC = "seatledger.application.postgres_store:PostgresStoreFactory"
+#: The factory whose pool waits as long as SQLite does (see sqlite_store).
+SQLITE_FACTORY_TOPIC = "seatledger.application.sqlite_store:SQLiteStoreFactory"
 
 
 class Settings(BaseSettings):
@@ -81,8 +83,13 @@ class Settings(BaseSettings):
     postgres_user: str = "postgres"
     postgres_password: SecretStr = SecretStr("")
     postgres_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    postgres_pool_size: int = Field(default=5, ge=1)
-    postgres_max_overflow: int = Field(default=10, ge=0)
+    #: The connection budget (docs/operations.md): the event store's pool keeps
+    #: ``postgres_pool_size`` connections open and grows by up to ``postgres_max_overflow``
+    #: under load; the read models' pool keeps one and grows to ``read_model_pool_size``.
+    postgres_pool_size: int = Field(default=1, ge=1)
+    postgres_max_overflow: int = Field(default=3, ge=0)
+    #: Seconds to open a connection, and the longest a command waits for one from a pool
+    #: before it fails with STORAGE_UNAVAILABLE.
     postgres_connect_timeout: int = Field(default=5, ge=1)
     postgres_lock_timeout: int = Field(default=5, ge=0)
     #: libpq's sslmode for every connection (None: libpq's default, ``prefer``).
@@ -106,7 +113,7 @@ class Settings(BaseSettings):
     projection_poll_seconds: float = Field(default=1.0, gt=0)
     #: Apply pending read-model migrations when a service or worker starts.
     migrate_on_start: bool = True
-    read_model_pool_size: int = Field(default=4, ge=1)
+    read_model_pool_size: int = Field(default=2, ge=1)
     #: Read-your-writes: extra reads of the members read model, and the pause between them.
     read_your_writes_retries: int = Field(default=2, ge=0)
     read_your_writes_delay_ms: int = Field(default=15, ge=0)
@@ -281,12 +288,14 @@ class Settings(BaseSettings):
         env = {
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
             "AGGREGATE_CACHE_FASTFORWARD": "y",
+            # never DDL at construction (concurrent starts race): seatledger.application.schema
+            "CREATE_TABLE": "n",
         }
         if self.aggregate_cache_size == 0:
             del env["AGGREGATE_CACHE_MAXSIZE"]
         if self.persistence == "sqlite":
             env |= {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": SQLITE_FACTORY_TOPIC,
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "30",
             }

@@ -1,42 +1,52 @@
 """Wiring a service to its storage: the event store, the read side, and what keeps it current.
 
-Owns what must exist before the library opens the event store (the SQLite folder, the
-PostgreSQL schema), how a store that cannot be opened is reported, read-model migrations at
-start, the projection runners, the in-process background projections (``projection_mode``
-``in_process``) and the availability queries. Which database holds the read models is
+Owns the order of opening (look at the schema, migrate under the migrators' lock or refuse a
+store that is not migrated, then open), how a store that cannot be opened is reported, the
+projection runners, the in-process background projections (``projection_mode``
+``in_process``) and the availability queries. What a migration creates is
+:mod:`seatledger.application.schema`; which database holds the read models is
 :mod:`seatledger.application.read_models`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, TypeVar
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
 
 from seatledger.application.errors import InfrastructureCode, InfrastructureError
 from seatledger.application.read_models import open_read_models, projection_runners
+from seatledger.application.schema import MigrationReport, Migrator, StoreSchema, not_migrated
 from seatledger.application.settings import Settings
+from seatledger.application.sqlite_store import WriterGate
 from seatledger.application.telemetry import Telemetry
+from seatledger.application.unit_of_work import AggregateStore, Origin, SaveHook, UnitOfWork
 from seatledger.projections.availability import AvailabilityQueries, EventStoreAnswer
 from seatledger.projections.db import ReadModelDB
-from seatledger.projections.migrations import migrate
 from seatledger.projections.runner import BackgroundProjections, PageRunner
 from seatledger.projections.source import EventSource
 
+R = TypeVar("R")
 
-def prepare_storage(settings: Settings) -> None:
-    """Create what the event store needs before the library opens it."""
-    if settings.persistence == "sqlite":
-        settings.sqlite_path.expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    elif settings.persistence == "postgres":
-        with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
-            conn.execute(
-                psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    psycopg.sql.Identifier(settings.postgres_schema)
-                )
-            )
+
+@contextmanager
+def opening(settings: Settings) -> Iterator[Migrator | None]:
+    """Around opening the store: a migrated store is opened as it is (no DDL, no lock); a
+    store missing anything is migrated under the migrators' lock if ``migrate_on_start``, and
+    refused with a typed error naming ``seatledger migrate`` if not. The memory store's read
+    models are private to the process, so it is always migrated."""
+    schema = StoreSchema(settings)
+    state = schema.inspect()
+    if state.ready:
+        yield None
+        return
+    if not settings.migrate_on_start and settings.persistence != "memory":
+        raise not_migrated(settings, state)
+    with schema.migrating() as migrator:
+        yield migrator
 
 
 def store_description(settings: Settings) -> str:
@@ -77,11 +87,18 @@ class ReadSide:
         recorder: ApplicationRecorder,
         mapper: Mapper[UUID],
         from_events: EventStoreAnswer,
+        *,
+        migrator: Migrator | None = None,
     ) -> None:
         self.read_models: ReadModelDB = open_read_models(settings)
-        if settings.migrate_on_start:
+        #: Held around each command's unit of work (SQLite: one writer at a time).
+        self.writer_gate: AbstractContextManager[Any] = nullcontext()
+        if settings.persistence == "sqlite":
+            self.writer_gate = WriterGate(settings.sqlite_path)
+        self.migration = MigrationReport()
+        if migrator is not None:
             try:
-                migrate(self.read_models)
+                self.migration = migrator.apply(recorder, self.read_models)
             except BaseException:
                 self.read_models.close()  # the service is not built: nobody else will
                 raise
@@ -112,3 +129,20 @@ class ReadSide:
         if background is not None:
             background.stop()
         self.read_models.close()
+        if isinstance(self.writer_gate, WriterGate):
+            self.writer_gate.close()
+
+
+class GatedStore(AggregateStore):
+    """The aggregate store with each unit of work (all its attempts) inside the read side's
+    writer gate (see :mod:`seatledger.application.sqlite_store`)."""
+
+    def __init__(self, *args: Any, gate: AbstractContextManager[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = gate
+
+    def run(
+        self, origin: Origin, act: Callable[[UnitOfWork], R], hook: SaveHook[R] | None = None
+    ) -> R:
+        with self._gate:
+            return super().run(origin, act, hook)

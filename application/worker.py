@@ -3,6 +3,13 @@
 Both run until ``stop`` is set (the CLI sets it on SIGTERM and SIGINT) and then finish the
 page or message batch in hand, so a clean stop never leaves half a page: that is the
 projection's transaction anyway, and a hard kill just rolls it back.
+
+Neither gives up on the store. At start, a store that is unreachable (or not migrated yet,
+while a deployment's ``seatledger migrate`` runs) is waited for: ``worker.waiting`` or
+``relay.waiting`` is logged once per attempt with the reason and the pause before the next
+(capped back-off, :func:`~seatledger.projections.runner.failure_backoff`). During an outage
+the loops log ``projection.failed`` or ``outbox.relay_failed`` the same way, and carry on
+where they were once the store answers.
 """
 
 from __future__ import annotations
@@ -10,19 +17,63 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from seatledger.application.errors import STORAGE_ERRORS, InfrastructureCode
 from seatledger.application.publishers import publisher_for
 from seatledger.application.read_models import open_read_models
+from seatledger.application.schema import prepare_store
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
-from seatledger.domain.errors import InvalidInputError
+from seatledger.domain.errors import InvalidInputError, SeatLedgerError
 from seatledger.projections.db import ReadModelDB
-from seatledger.projections.migrations import migrate
 from seatledger.projections.relay import Publisher, Relay, SimplePublisher
-from seatledger.projections.runner import ListenWakeups, PollingWakeups, Wakeups, serve
+from seatledger.projections.runner import (
+    ListenWakeups,
+    PollingWakeups,
+    Wakeups,
+    failure_backoff,
+    serve,
+)
+
+T = TypeVar("T")
+
+
+def wait_for_store(
+    open_store: Callable[[], T], *, stop: threading.Event, telemetry: Telemetry, process: str
+) -> T | None:
+    """``open_store()``, retried with capped back-off while the store is unavailable;
+    None if ``stop`` was set first. Anything but an unavailable store is raised."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            opened = open_store()
+        except SeatLedgerError as err:
+            if err.code != InfrastructureCode.STORAGE_UNAVAILABLE:
+                raise
+            reason, error = str(err.details.get("reason", "unreachable")), err.message
+        except STORAGE_ERRORS as exc:
+            reason, error = "unreachable", f"{type(exc).__name__}: {exc}".strip()
+        else:
+            if failures:
+                telemetry.emit(f"{process}.store_available", after_attempts=failures)
+            return opened
+        failures += 1
+        pause = failure_backoff(failures)
+        telemetry.emit(
+            f"{process}.waiting",
+            level=logging.WARNING,
+            message=f"{process} waiting for the store ({reason}); next attempt in {pause:g} s",
+            reason=reason,
+            error=error,
+            attempt=failures,
+            retry_in_seconds=pause,
+        )
+        stop.wait(pause)
+    return None
 
 
 def run_worker(
@@ -32,17 +83,30 @@ def run_worker(
     telemetry: Telemetry | None = None,
     on_idle: Callable[[], None] | None = None,
     on_ready: Callable[[AssignmentService, Wakeups], None] | None = None,
+    wait: bool = True,
 ) -> None:
-    """Keep the members and outbox projections current until ``stop`` is set."""
+    """Keep the members and outbox projections current until ``stop`` is set. ``wait``:
+    wait for an unavailable store at start (else its error is raised: ``worker --once``)."""
     if settings.persistence == "memory":
         raise InvalidInputError(
             "a worker process cannot reach an in-memory store",
             details={"errors": [{"field": "persistence", "error": "use sqlite or postgres"}]},
         )
     telemetry = telemetry or Telemetry.configured(otel=settings.otel_enabled)
-    service = AssignmentService(
-        settings.model_copy(update={"projection_mode": "off"}), telemetry=telemetry
-    )
+
+    def open_service() -> AssignmentService:
+        return AssignmentService(
+            settings.model_copy(update={"projection_mode": "off"}), telemetry=telemetry
+        )
+
+    if not wait:
+        service = open_service()
+    else:
+        waited = wait_for_store(open_service, stop=stop, telemetry=telemetry, process="worker")
+        if waited is None:
+            telemetry.emit("worker.stopped")
+            return
+        service = waited
     wakeups: Wakeups
     if isinstance(service.recorder, PostgresApplicationRecorder):
         wakeups = ListenWakeups(
@@ -92,6 +156,12 @@ def build_relay(
     )
 
 
+def open_relay_store(settings: Settings) -> ReadModelDB:
+    """The relay's read models, after the start's migration (or check)."""
+    prepare_store(settings)
+    return open_read_models(settings)
+
+
 def run_relay(
     settings: Settings,
     *,
@@ -99,15 +169,18 @@ def run_relay(
     publisher: Publisher | SimplePublisher | None = None,
     telemetry: Telemetry | None = None,
 ) -> None:
-    """Publish pending outbox messages until ``stop`` is set (through ``publisher``, or the
-    one the settings name)."""
+    """Publish pending outbox messages until ``stop`` is set (waiting for the store first),
+    through ``publisher`` or the one the settings name."""
     telemetry = telemetry or Telemetry.configured(otel=settings.otel_enabled)
     publisher = publisher or publisher_for(settings, telemetry)
-    db = open_read_models(settings)
+    db = wait_for_store(
+        lambda: open_relay_store(settings), stop=stop, telemetry=telemetry, process="relay"
+    )
+    if db is None:
+        telemetry.emit("relay.stopped")
+        return
     relay: Relay | None = None
     try:
-        if settings.migrate_on_start:
-            migrate(db)
         relay = build_relay(settings, db, publisher, telemetry)
         telemetry.watch_outbox(db)
         announce_relay(relay, settings, telemetry)

@@ -58,6 +58,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         " commands per second and storage per command, beside the same commands without it",
         "bench.command_path",
     ),
+    "embedded-threads": Benchmark(
+        "commands per second and latency of one SQLite service (in-process projections)"
+        " shared by 1, 8 and 32 threads; no infrastructure error allowed",
+        "bench.embedded_threads",
+    ),
     "auto-assign": Benchmark(
         "auto_assign commands per second on PostgreSQL, beside assign_tables of the same"
         " table sets in the same run",

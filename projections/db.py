@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+
+from seatledger.projections.pool import StorePool
 
 Dialect = Literal["sqlite", "postgres"]
 Params = Mapping[str, Any]
@@ -243,16 +244,26 @@ class PostgresReadModels(ReadModelDB):
 
     dialect: Dialect = "postgres"
 
-    def __init__(self, conninfo: str, schema: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 5.0,
+    ) -> None:
         self.conninfo = conninfo
         self.schema = schema
-        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        #: fails fast, drops dead connections, reconnects often (see the pool's module)
+        self.pool: StorePool[psycopg.Connection[Any]] = StorePool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
             # after the conninfo's own options (a URL's ``options=-c ...``), not instead of them
             kwargs={"options": _with_search_path(conninfo, schema)},
             open=True,
+            timeout=timeout,
             name=f"seatledger-read-models-{schema}",
         )
 

@@ -14,6 +14,8 @@ from seatledger.projections.db import ReadModelDB, Tx
 
 #: Advisory-lock key of the migrator (any constant distinct from the projection keys).
 MIGRATION_LOCK = 7_301_001
+#: The ledger of applied migrations.
+LEDGER_TABLE = "seatledger_schema_migrations"
 
 
 @dataclass(frozen=True)
@@ -230,9 +232,21 @@ def _ensure_ledger(tx: Tx) -> None:
     )
 
 
+def _ledger_exists(tx: Tx) -> bool:
+    if tx.dialect == "postgres":
+        ((found,),) = tx.execute("SELECT to_regclass(:name) IS NOT NULL", {"name": LEDGER_TABLE})
+        return bool(found)
+    rows = tx.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name", {"name": LEDGER_TABLE}
+    )
+    return bool(rows)
+
+
 def applied_versions(db: ReadModelDB) -> list[int]:
-    with db.transaction() as tx:
-        _ensure_ledger(tx)
+    """The versions recorded in the ledger; reads only (no ledger yet: none)."""
+    with db.read() as tx:
+        if not _ledger_exists(tx):
+            return []
         return [
             row[0]
             for row in tx.execute(

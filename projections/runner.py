@@ -1,11 +1,19 @@
 """Running projections: pages of notifications, one transaction per page, exactly once.
 
-A page is processed in one read-model transaction that (1) takes the projection's advisory
-lock (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already admits one writer), (2) reads the
-tracking position, (3) reads the next notifications after it, (4) writes the rows and
-(5) moves the tracking position to the page's last id with a compare-and-set. A crash
-anywhere rolls all of it back; a second runner either waits for the lock or fails the
-compare-and-set; a re-delivered notification is at or below the position and is skipped.
+A page is (1) read and decoded from the event store after the tracking position, outside any
+read-model transaction, then written in one read-model transaction that (2) takes the
+projection's advisory lock (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already admits one
+writer), (3) checks the tracking position is still the one the page was read after, (4) writes
+the rows and (5) moves the position to the page's last id with a compare-and-set. A crash
+anywhere rolls the transaction back; a second runner either waits for the lock or finds the
+position moved and reads again; a re-delivered notification is at or below the position and
+is skipped.
+
+Why the event store is read first: on SQLite the events and the read models share one file,
+and its write lock is the read-model transaction's. A runner that read events while holding it
+waited for the library's connection pool, whose writers wait for that very lock: the
+in-process catch-up and the commands took the two locks in opposite orders. Now a runner holds
+nothing of the event store while it writes.
 
 Wake-ups: PostgreSQL ``LISTEN`` on the event table's channel (the library ``NOTIFY``s on
 every insert) with a polling safety net and reconnects; SQLite and memory poll. In-process
@@ -44,10 +52,15 @@ class TrackingConflictError(RuntimeError):
     """Another runner moved the tracking position during this page: the page rolls back."""
 
 
+#: The longest pause, in seconds, of a long-running loop between two attempts that failed.
+BACKOFF_CAP = 10.0
+
+
 def failure_backoff(failures: int) -> float:
     """Seconds to wait after the n-th failure in a row of a long-running loop: 0.4 s,
-    doubling, at most 30 s (a broken database is not hammered, a blip costs little)."""
-    return min(30.0, 0.2 * 2.0 ** min(failures, 8))
+    doubling, at most :data:`BACKOFF_CAP` (a broken database is not hammered, a blip costs
+    little, and a server that is back is found within seconds)."""
+    return min(BACKOFF_CAP, 0.2 * 2.0 ** min(failures, 8))
 
 
 def lock_key(projection_name: str, schema: str = "") -> int:
@@ -102,35 +115,53 @@ class PageRunner:
         (row,) = tx.execute("SELECT pg_try_advisory_xact_lock(:key)", {"key": self.lock_key})
         return bool(row[0])
 
+    #: How often a page is read again when another runner moved the position meanwhile.
+    MOVED_RETRIES = 3
+
     def process_page(self) -> int:
         """Process the next page; returns how many notifications it applied (0: none, or
         another runner holds the projection right now)."""
-        with self.db.transaction() as tx:
-            if not self._try_lock(tx):
-                return 0
-            position = self._position(tx)
+        for _ in range(self.MOVED_RETRIES):
+            position = self.position()
             notifications = self.source.page(position, self.page_size, self.projection.topics)
-            return self._apply(tx, position, notifications)
+            applied = self._write(position, self._decode(position, notifications))
+            if applied is not None:
+                return applied
+        return 0
 
     def apply_notifications(self, notifications: Sequence[Notification]) -> int:
         """Apply given notifications (e.g. re-delivered ones); those at or below the
         tracking position are skipped, so re-delivery changes nothing."""
+        for _ in range(self.MOVED_RETRIES):
+            position = self.position()
+            applied = self._write(position, self._decode(position, notifications))
+            if applied is not None:
+                return applied
+        return 0
+
+    def _decode(self, position: int, notifications: Sequence[Notification]) -> list[Projected]:
+        """The notifications after ``position``, decoded, each with its day (which may read
+        the event store: never inside a read-model transaction)."""
+        batch = []
+        for notification in notifications:
+            if notification.id > position:
+                event = self.source.decode(notification)
+                batch.append(Projected(notification.id, event, self.source.day_of(event)))
+        return batch
+
+    def _write(self, position: int, batch: Sequence[Projected]) -> int | None:
+        """Write a page read after ``position``: the number applied, 0 if another runner
+        holds the projection, None if the position moved meanwhile (read again)."""
+        if not batch:
+            return 0
         with self.db.transaction() as tx:
             if not self._try_lock(tx):
                 return 0
-            return self._apply(tx, self._position(tx), notifications)
-
-    def _apply(self, tx: Tx, position: int, notifications: Sequence[Notification]) -> int:
-        fresh = [n for n in notifications if n.id > position]
-        if not fresh:
-            return 0
-        batch = []
-        for notification in fresh:
-            event = self.source.decode(notification)
-            batch.append(Projected(notification.id, event, self.source.day_of(event)))
-        self.projection.apply(tx, batch)
-        self._advance(tx, position, fresh[-1].id)
-        return len(fresh)
+            if self._position(tx) != position:
+                return None
+            self.projection.apply(tx, batch)
+            self._advance(tx, position, batch[-1].notification_id)
+        return len(batch)
 
     def _advance(self, tx: Tx, expected: int, new_position: int) -> None:
         params = {

@@ -20,7 +20,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from pydantic import SecretStr, ValidationError
 
 from seatledger.application.service import AssignmentService
-from seatledger.application.settings import POSTGRES_FACTORY_TOPIC, Settings
+from seatledger.application.settings import (
+    POSTGRES_FACTORY_TOPIC,
+    SQLITE_FACTORY_TOPIC,
+    Settings,
+)
 from tests.support import floor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +96,7 @@ def test_seatledger_environment_variables_configure_everything(
 
 def test_sqlite_env_for_the_library(tmp_path: Path) -> None:
     env = Settings(persistence="sqlite", sqlite_path=tmp_path / "x.db").eventsourcing_env()
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["PERSISTENCE_MODULE"] == SQLITE_FACTORY_TOPIC
     assert env["SQLITE_DBNAME"] == str(tmp_path / "x.db")
     assert not [key for key in env if key.startswith("POSTGRES_")]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from seatledger.application.demo.config import RESTAURANT_ID
 from seatledger.domain.layout import layout_id
 
-_SQLITE_SIBLINGS = ("-wal", "-shm", "-journal")
+_SQLITE_SIBLINGS = ("-wal", "-shm", "-journal", "-lock")  # -lock: the writer gate
 
 
 class DemoDatabaseError(Exception):
@@ -43,7 +43,7 @@ def is_demo_database(path: Path) -> bool:
 
 
 def prepare_database(path: Path, *, overwrite: bool = False) -> None:
-    """Delete a previous demo database (and its -wal/-shm files) so the day starts empty.
+    """Delete a previous demo database (and its -wal/-shm/-lock files) so the day starts empty.
 
     Anything else at ``path`` is refused unless ``overwrite`` is set: the demo must never
     destroy a real event store because of a typo in ``--db``.
