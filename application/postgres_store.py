@@ -8,7 +8,8 @@ that does not answer would hang for as long as the kernel lets it. :meth:`Settin
 <seatledger.application.settings.Settings.eventsourcing_env>` names this class as the
 ``PERSISTENCE_MODULE`` and passes those parameters as one conninfo string under
 ``POSTGRES_EXTRA_CONNINFO``. The library's pool (built, not yet opened) is replaced by a
-:class:`~seatledger.projections.pool.StorePool` with the same sizes and timeouts.
+:class:`~seatledger.projections.pool.StorePool` with the same sizes and timeouts, opened at
+once with its minimum of connections ready.
 """
 
 from __future__ import annotations
@@ -48,3 +49,4 @@ class PostgresStoreFactory(PostgresFactory):
             name=f"seatledger-events-{datastore.schema}",
         )
         library.close()  # never opened: nothing to release but its bookkeeping
+        datastore.pool.open_and_wait()

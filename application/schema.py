@@ -265,7 +265,9 @@ def migrate_store(settings: Settings) -> MigrationReport:
 def prepare_store(settings: Settings) -> None:
     """At the start of a process that opens the store without a service (the relay): the
     same locked migration as a service's start with ``MIGRATE_ON_START``, or the check."""
-    if settings.migrate_on_start:
-        migrate_store(settings)
-    else:
-        StoreSchema(settings).require_ready()
+    state = StoreSchema(settings).inspect()
+    if state.ready:
+        return
+    if not settings.migrate_on_start:
+        raise not_migrated(settings, state)
+    migrate_store(settings)

@@ -18,6 +18,7 @@ import os
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
 
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
@@ -39,14 +40,32 @@ def gate_path(database: Path) -> Path:
 class WriterGate:
     """Held around each command's unit of work (load, decide, save) on one SQLite file.
 
-    Re-entrant within a thread. The lock file is opened at the first command and kept open
-    until :meth:`close` (closing a descriptor would drop the process's ``flock``)."""
+    One gate per file per process (:meth:`for_database`), shared by every service on that
+    file: re-entrant within a thread, so a service that writes through another service on
+    the same file from inside its own command waits for nobody. The lock file is opened once
+    and kept open while any service uses the gate (closing a descriptor drops its ``flock``).
+    """
 
-    def __init__(self, database: Path) -> None:
-        self.path = gate_path(database)
+    _gates: ClassVar[dict[Path, WriterGate]] = {}
+    _registry: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._lock = threading.RLock()
         self._depth = 0
+        self._users = 0
         self._fd: int | None = None
+
+    @classmethod
+    def for_database(cls, database: Path) -> WriterGate:
+        """The process's gate of ``database`` (call :meth:`close` once done with it)."""
+        path = gate_path(database.expanduser().resolve())
+        with cls._registry:
+            gate = cls._gates.get(path)
+            if gate is None:
+                gate = cls._gates[path] = WriterGate(path)
+            gate._users += 1
+            return gate
 
     def __enter__(self) -> WriterGate:
         self._lock.acquire()
@@ -75,6 +94,12 @@ class WriterGate:
             self._lock.release()
 
     def close(self) -> None:
+        """One user fewer; the last one closes the lock file."""
+        with self._registry:
+            self._users -= 1
+            if self._users > 0:
+                return
+            self._gates.pop(self.path, None)
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)

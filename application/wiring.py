@@ -94,7 +94,7 @@ class ReadSide:
         #: Held around each command's unit of work (SQLite: one writer at a time).
         self.writer_gate: AbstractContextManager[Any] = nullcontext()
         if settings.persistence == "sqlite":
-            self.writer_gate = WriterGate(settings.sqlite_path)
+            self.writer_gate = WriterGate.for_database(settings.sqlite_path)
         self.migration = MigrationReport()
         if migrator is not None:
             try:

@@ -266,6 +266,9 @@ class PostgresReadModels(ReadModelDB):
             timeout=timeout,
             name=f"seatledger-read-models-{schema}",
         )
+        # ready before first use: a first client that finds no connection makes the pool
+        # open one more, and it would stay open, beyond the budget, until it idles out
+        self.pool.open_and_wait()
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -80,6 +80,19 @@ class StorePool(ConnectionPool[CT]):
             conn.close()
             self.putconn(conn)  # a closed connection is discarded, and replaced
 
+    def open_and_wait(self) -> None:
+        """Open the pool and wait (the pool's timeout at most) for its first connections.
+        A client that finds none ready makes the pool grow by one, which then stays until it
+        idles out: opening ready keeps an idle process at its minimum."""
+        self.open()
+        try:
+            self.wait(self.timeout)
+        except PoolTimeout as exc:  # the pool closed itself
+            self.timeouts += 1
+            raise StoreUnreachableError(
+                f"pool {self.name!r} could not connect within {self.timeout:g} s"
+            ) from exc
+
     def schedule_task(self, task: MaintenanceTask, delay: float) -> None:
         if isinstance(task, AddConnection):
             delay = min(delay, self.RECONNECT_DELAY_CAP)
