@@ -173,6 +173,14 @@ VALID_QUERIES: dict[str, dict[str, Any]] = {
     "get_hold": {"restaurant_id": "r1", "hold_id": "h-unknown"},
     "get_day": {"restaurant_id": "r1", "service_date": DAY.isoformat()},
     "members": {"restaurant_id": "r1", "booking_id": "b1"},
+    "floor_at": {"restaurant_id": "r1", "service_date": DAY.isoformat(), "position": 10_000},
+    "booking_timeline": {"restaurant_id": "r1", "booking_id": "b1"},
+    "floor_diff": {
+        "restaurant_id": "r1",
+        "service_date": DAY.isoformat(),
+        "start": "2100-01-01T00:00:00+00:00",
+        "end": "2100-01-02T00:00:00+00:00",
+    },
     "table_availability": {
         "restaurant_id": "r1",
         "table_id": "M1",
