@@ -37,6 +37,10 @@ from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
 from seatledger.projections.projection import Projected, Projection
 from seatledger.projections.source import EventSource
 
+#: ``lag()`` counts a projection's pending notifications this many at a time, up to the limit.
+LAG_PAGE = 5_000
+LAG_COUNT_LIMIT = 1_000_000
+
 
 class Reporter(Protocol):
     """Where the read side reports what it does: anything with ``emit`` (the application's
@@ -222,8 +226,17 @@ class PageRunner:
         return self.catch_up()
 
     def lag(self) -> int:
-        """Notifications stored after this projection's position (of any topic)."""
-        return max(0, self.source.max_id() - self.position())
+        """Notifications this projection handles that are stored after its position (other
+        topics never move it, so a caught-up runner shows 0). Counted in pages, up to
+        ``LAG_COUNT_LIMIT``: a larger lag reads as that limit."""
+        position, counted = self.position(), 0
+        while counted < LAG_COUNT_LIMIT:
+            page = self.source.page(position, LAG_PAGE, self.projection.topics)
+            counted += len(page)
+            if len(page) < LAG_PAGE:
+                break
+            position = page[-1].id
+        return min(counted, LAG_COUNT_LIMIT)
 
 
 # --- wake-ups -------------------------------------------------------------------------------

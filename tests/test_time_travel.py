@@ -15,6 +15,7 @@ from seatledger.application.service import AssignmentService
 from seatledger.application.testing.scenario import Scenario
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from seatledger.domain.policy import VenuePolicy
+from seatledger.domain.service_day import HoldConfirmed
 from tests.support import DAY, assign, booking, confirm, floor, hold
 
 
@@ -31,7 +32,11 @@ def day(service: AssignmentService) -> Iterator[dict[str, object]]:
         s.given(floor(), booking("b1", 4), booking("b2", 2), booking("b3", 2, "21:00"))
         h1 = s.at(at("17:10")).when(hold("b1", "M1", "M2")).result.hold_id
         s.at(at("17:11")).when(confirm("b1", h1))
-        confirmed_at = s.position()
+        # the confirmation's own position (its command's ledger entry comes after it)
+        (confirmed,) = service.recorder.select_notifications(
+            1, 10_000, topics=[HoldConfirmed.TOPIC]
+        )
+        confirmed_at = confirmed.id
         s.at(at("17:20")).when(assign("b2", "M3", idempotency_key="k-b2"))
         h3 = s.at(at("17:30")).when(hold("b3", "B1")).result.hold_id
         s.at(at("17:45")).when(assign("b2", "M4", replace=True, actor_id="host-2"))
