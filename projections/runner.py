@@ -144,11 +144,13 @@ class PageRunner:
         return 0
 
     def _decode(self, position: int, notifications: Sequence[Notification]) -> list[Projected]:
-        """The notifications after ``position``, decoded, each with its day (which may read
-        the event store: never inside a read-model transaction)."""
+        """The notifications after ``position`` that this projection handles, decoded, each
+        with its day (which may read the event store: never inside a read-model transaction).
+        Other topics (directories, the command ledger) are passed over."""
+        topics = set(self.projection.topics)
         batch = []
         for notification in notifications:
-            if notification.id > position:
+            if notification.id > position and notification.topic in topics:
                 event = self.source.decode(notification)
                 batch.append(Projected(notification.id, event, self.source.day_of(event)))
         return batch
