@@ -98,6 +98,17 @@ AS $$
 $$
 """
 
+_PROJECTION_FAILURES = """CREATE TABLE seatledger_projection_failures (
+    projection TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    notification_id BIGINT NOT NULL,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    first_failed_at TEXT NOT NULL,
+    last_failed_at TEXT NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -120,6 +131,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "outbox lease token (a relay records an outcome only under its own lease)",
         sqlite=("ALTER TABLE seatledger_outbox ADD COLUMN lease_token TEXT",),
         postgres=("ALTER TABLE seatledger_outbox ADD COLUMN lease_token TEXT",),
+    ),
+    Migration(
+        4,
+        "projection failures (the event a projection stopped before, for status)",
+        sqlite=(_PROJECTION_FAILURES,),
+        postgres=(_PROJECTION_FAILURES,),
     ),
 )
 
