@@ -43,6 +43,7 @@ from seatledger.application.demo import (
     DemoReport,
     run_demo,
 )
+from seatledger.application.health import DEFAULT_MAX_LAG, StoreStatus, print_status
 from seatledger.application.publishers import PublisherUnavailableError, publisher_for
 from seatledger.application.read_models import PROJECTIONS
 from seatledger.application.schema import StoreSchema, migrate_store
@@ -56,9 +57,7 @@ from seatledger.application.worker import (
     run_worker,
 )
 from seatledger.domain.errors import SeatLedgerError
-from seatledger.projections.deliveries import STATUSES, delivered_nowhere
 from seatledger.projections.migrations import LATEST, MIGRATIONS
-from seatledger.projections.outbox import outbox_counts
 
 #: Exit codes (defined with the options, where every subcommand module finds them).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = (
@@ -332,7 +331,22 @@ def add_worker(subparsers: Subparsers) -> None:
 def worker_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "worker")
     stop = _stop_on_signals()
-    run_worker(settings, stop=stop, on_idle=stop.set if args.once else None, wait=not args.once)
+    if not args.once:
+        run_worker(settings, stop=stop)
+        return EXIT_OK
+    failed = threading.Event()
+
+    def give_up() -> None:
+        failed.set()
+        stop.set()
+
+    run_worker(settings, stop=stop, on_idle=stop.set, on_failure=give_up, wait=False)
+    if failed.is_set():
+        _print_error(
+            "error: a projection failed (see the log, and seatledger status)",
+            "hint: a long-running worker retries with back-off; --once gives up",
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -382,10 +396,31 @@ def relay_command(args: argparse.Namespace) -> int:
 def add_status(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "status",
-        help="projection positions, lag and outbox delivery counts",
-        description="Show where each projection is in the event log and the outbox state.",
+        help="projection positions, lag and failures, outbox counts; a health check",
+        description=(
+            "Show where each projection is in the event log (lag: the notifications it handles "
+            "after its position), any event a projection stopped before, and the outbox by type "
+            "and delivery status. Reads only. Exit code 0 if healthy, 1 if not (a projection "
+            "stopped at an event, lag above --max-lag, dead messages above --max-dead) or if the "
+            "store cannot be read."
+        ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--max-lag",
+        type=int,
+        default=DEFAULT_MAX_LAG,
+        metavar="N",
+        help="unhealthy if a projection lags more than N notifications "
+        f"(default {DEFAULT_MAX_LAG})",
+    )
+    parser.add_argument(
+        "--max-dead",
+        type=int,
+        default=None,
+        metavar="N",
+        help="unhealthy if more than N outbox messages are dead (default: not checked)",
+    )
     parser.set_defaults(handler=status_command)
 
 
@@ -393,59 +428,15 @@ def status_command(args: argparse.Namespace) -> int:
     # read-only: a store that is missing anything is an error naming `seatledger migrate`
     settings = load_settings(args, "status", projection_mode="off", migrate_on_start=False)
     with AssignmentService(settings) as service:
-        events = service.event_source.max_id()
-        projections = {
-            runner.name: {"position": runner.position(), "lag": runner.lag()}
-            for runner in service.projection_runners
-        }
-        outbox = outbox_counts(service.read_models)
-        nowhere = delivered_nowhere(service.read_models)
-    publisher = {
-        "configured": settings.publisher_kind,
-        "delivers": settings.publisher_kind != "log",
-        "done_but_delivered_nowhere": nowhere,
-    }
+        status = StoreStatus.read(service)
+    problems = status.problems(max_lag=args.max_lag, max_dead=args.max_dead)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "events": events,
-                    "projections": projections,
-                    "outbox": outbox,
-                    "publisher": publisher,
-                },
-                sort_keys=True,
-            )
-        )
-        return EXIT_OK
-    console = Console()
-    table = Table(title=f"seatledger status ({events} events)")
-    table.add_column("projection")
-    table.add_column("position", justify="right")
-    table.add_column("lag", justify="right")
-    for name, where in projections.items():
-        table.add_row(name, str(where["position"]), str(where["lag"]))
-    console.print(table)
-    states = STATUSES
-    delivery = Table(title="outbox")
-    delivery.add_column("type")
-    for state in states:
-        delivery.add_column(state, justify="right")
-    for message_type, counts in sorted(outbox.items()):
-        delivery.add_row(message_type, *(str(counts.get(state, 0)) for state in states))
-    console.print(delivery)
-    if settings.publisher_kind == "log":
-        console.print(
-            "publisher: log [bold red]delivers nowhere[/]: the relay only logs messages "
-            "(set SEATLEDGER_PUBLISHER to a broker)"
-        )
+        print(json.dumps(status.as_dict(problems), sort_keys=True))
     else:
-        console.print(f"publisher: {settings.publisher_kind}")
-    if nowhere:
-        console.print(
-            f"[bold red]{nowhere} message(s) marked done were delivered nowhere[/] (the "
-            "logging publisher); re-send them with: seatledger outbox redrive --logged"
-        )
+        print_status(status, Console())
+    if problems:
+        _print_error(*(f"unhealthy: {problem}" for problem in problems))
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -26,7 +26,8 @@ from seatledger.application.telemetry import Telemetry
 from seatledger.application.unit_of_work import AggregateStore, Origin, SaveHook, UnitOfWork
 from seatledger.projections.availability import AvailabilityQueries, EventStoreAnswer
 from seatledger.projections.db import ReadModelDB
-from seatledger.projections.runner import BackgroundProjections, PageRunner
+from seatledger.projections.loops import BackgroundProjections
+from seatledger.projections.runner import PageRunner
 from seatledger.projections.source import EventSource
 
 R = TypeVar("R")

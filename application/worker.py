@@ -30,14 +30,9 @@ from seatledger.application.settings import Settings
 from seatledger.application.telemetry import Telemetry
 from seatledger.domain.errors import InvalidInputError, SeatLedgerError
 from seatledger.projections.db import ReadModelDB
+from seatledger.projections.loops import ListenWakeups, PollingWakeups, Wakeups, serve
 from seatledger.projections.relay import Publisher, Relay, SimplePublisher
-from seatledger.projections.runner import (
-    ListenWakeups,
-    PollingWakeups,
-    Wakeups,
-    failure_backoff,
-    serve,
-)
+from seatledger.projections.runner import failure_backoff
 
 T = TypeVar("T")
 
@@ -83,6 +78,7 @@ def run_worker(
     telemetry: Telemetry | None = None,
     on_idle: Callable[[], None] | None = None,
     on_ready: Callable[[AssignmentService, Wakeups], None] | None = None,
+    on_failure: Callable[[], None] | None = None,
     wait: bool = True,
 ) -> None:
     """Keep the members and outbox projections current until ``stop`` is set. ``wait``:
@@ -130,6 +126,7 @@ def run_worker(
             telemetry=telemetry,
             poll_interval=settings.projection_poll_seconds,
             on_idle=on_idle,
+            on_failure=on_failure,
         )
     finally:
         if isinstance(wakeups, ListenWakeups):

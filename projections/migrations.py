@@ -166,6 +166,17 @@ _OUTBOX_BOOKING_INDEX = (
     " ON seatledger_outbox (restaurant_id, booking_id, notification_id, seq)"
 )
 
+_PROJECTION_FAILURES = """CREATE TABLE seatledger_projection_failures (
+    projection TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    notification_id BIGINT NOT NULL,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    first_failed_at TEXT NOT NULL,
+    last_failed_at TEXT NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -216,6 +227,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX seatledger_outbox_booking",
             _OUTBOX_BOOKING_INDEX,
         ),
+    ),
+    Migration(
+        6,
+        "projection failures (the event a projection stopped before, for status)",
+        sqlite=(_PROJECTION_FAILURES,),
+        postgres=(_PROJECTION_FAILURES,),
     ),
 )
 

@@ -15,31 +15,37 @@ waited for the library's connection pool, whose writers wait for that very lock:
 in-process catch-up and the commands took the two locks in opposite orders. Now a runner holds
 nothing of the event store while it writes.
 
-Wake-ups: PostgreSQL ``LISTEN`` on the event table's channel (the library ``NOTIFY``s on
-every insert) with a polling safety net and reconnects; SQLite and memory poll. In-process
-mode runs a background thread and also catches up synchronously after each command.
+A page that fails is applied again one event per transaction, so the position stops exactly
+before the event that cannot be applied (:mod:`seatledger.projections.failures`).
+:meth:`PageRunner.supervised_catch_up` is what the long-running loops call
+(:mod:`seatledger.projections.loops`): after a failure the runner rests for a back-off, during
+which it is skipped, so the failure is logged and recorded once per back-off, never in a
+tight loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import psycopg
 from eventsourcing.persistence import Notification
 
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
+from seatledger.projections.failures import (
+    EventNotAppliedError,
+    ProjectionFailure,
+    clear_failure,
+    reason,
+    record_failure,
+)
 from seatledger.projections.projection import Projected, Projection
 from seatledger.projections.source import EventSource
-
-#: ``lag()`` counts a projection's pending notifications this many at a time, up to the limit.
-LAG_PAGE = 5_000
-LAG_COUNT_LIMIT = 1_000_000
 
 
 class Reporter(Protocol):
@@ -97,6 +103,11 @@ class PageRunner:
         self.lock_key = lock_key(
             projection.name, db.schema if isinstance(db, PostgresReadModels) else ""
         )
+        #: failures in a row (this process), and when the next attempt is due
+        self._failures = 0
+        self._retry_at = 0.0
+        #: the clock of the back-off (a test may hand it a manual one)
+        self.monotonic: Callable[[], float] = time.monotonic
 
     @property
     def name(self) -> str:
@@ -124,11 +135,12 @@ class PageRunner:
 
     def process_page(self) -> int:
         """Process the next page; returns how many notifications it applied (0: none, or
-        another runner holds the projection right now)."""
+        another runner holds the projection right now). A page that fails is applied one
+        event at a time: :class:`EventNotAppliedError` names the event the projection stopped at."""
         for _ in range(self.MOVED_RETRIES):
             position = self.position()
-            notifications = self.source.page(position, self.page_size, self.projection.topics)
-            applied = self._write(position, self._decode(position, notifications))
+            page = self.source.page(position, self.page_size, self.projection.topics)
+            applied = self._apply(position, page)
             if applied is not None:
                 return applied
         return 0
@@ -137,22 +149,48 @@ class PageRunner:
         """Apply given notifications (e.g. re-delivered ones); those at or below the
         tracking position are skipped, so re-delivery changes nothing."""
         for _ in range(self.MOVED_RETRIES):
-            position = self.position()
-            applied = self._write(position, self._decode(position, notifications))
+            applied = self._apply(self.position(), notifications)
             if applied is not None:
                 return applied
         return 0
 
-    def _decode(self, position: int, notifications: Sequence[Notification]) -> list[Projected]:
-        """The notifications after ``position`` that this projection handles, decoded, each
-        with its day (which may read the event store: never inside a read-model transaction).
-        Other topics (directories, the command ledger) are passed over."""
-        topics = set(self.projection.topics)
+    def _apply(self, position: int, notifications: Sequence[Notification]) -> int | None:
+        topics = set(self.projection.topics)  # a handed page may hold other topics
+        fresh = [n for n in notifications if n.id > position and n.topic in topics]
+        try:
+            return self._write(position, self._decode(fresh))
+        except Exception as exc:
+            if len(fresh) == 1:
+                raise self._not_applied(position, fresh[0], exc) from exc
+        return self._one_at_a_time(position, fresh)
+
+    def _one_at_a_time(self, position: int, notifications: Sequence[Notification]) -> int:
+        """The page failed: apply its events one per transaction, so the position stops
+        right before the one that cannot be applied (raised as :class:`EventNotAppliedError`).
+        If each goes through alone, the page's failure was passing."""
+        applied = 0
+        for notification in notifications:
+            try:
+                done = self._write(position, self._decode([notification]))
+            except Exception as exc:
+                raise self._not_applied(position, notification, exc) from exc
+            if not done:  # another runner has the projection now
+                break
+            position, applied = notification.id, applied + 1
+        return applied
+
+    def _not_applied(
+        self, position: int, notification: Notification, cause: Exception
+    ) -> EventNotAppliedError:
+        return EventNotAppliedError(self.name, position, notification.id, notification.topic, cause)
+
+    def _decode(self, notifications: Sequence[Notification]) -> list[Projected]:
+        """The notifications decoded, each with its day (which may read the event store:
+        never inside a read-model transaction)."""
         batch = []
         for notification in notifications:
-            if notification.id > position and notification.topic in topics:
-                event = self.source.decode(notification)
-                batch.append(Projected(notification.id, event, self.source.day_of(event)))
+            event = self.source.decode(notification)
+            batch.append(Projected(notification.id, event, self.source.day_of(event)))
         return batch
 
     def _write(self, position: int, batch: Sequence[Projected]) -> int | None:
@@ -216,8 +254,8 @@ class PageRunner:
         return total
 
     def rebuild(self) -> int:
-        """Delete the rows and the position, then replay the whole log. Refused while
-        another runner holds the projection (stop the workers first)."""
+        """Delete the rows, the position and a recorded failure, then replay the whole log.
+        Refused while another runner holds the projection (stop the workers first)."""
         with self.db.transaction() as tx:
             if not self._try_lock(tx):
                 raise TrackingConflictError(f"{self.name}: another runner is active")
@@ -225,218 +263,68 @@ class PageRunner:
             tx.execute(
                 "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}
             )
+        clear_failure(self.db, self.name)
         return self.catch_up()
 
     def lag(self) -> int:
-        """Notifications this projection handles that are stored after its position (other
-        topics never move it, so a caught-up runner shows 0). Counted in pages, up to
-        ``LAG_COUNT_LIMIT``: a larger lag reads as that limit."""
-        position, counted = self.position(), 0
-        while counted < LAG_COUNT_LIMIT:
-            page = self.source.page(position, LAG_PAGE, self.projection.topics)
-            counted += len(page)
-            if len(page) < LAG_PAGE:
-                break
-            position = page[-1].id
-        return min(counted, LAG_COUNT_LIMIT)
+        """Notifications of the topics this projection handles stored after its position
+        (a caught-up projection shows 0, whatever else the log holds)."""
+        return self.source.count_after(self.position(), self.projection.topics)
 
+    # --- failures and back-off (the long-running loops) ---
 
-# --- wake-ups -------------------------------------------------------------------------------
+    def due(self) -> bool:
+        """False while resting after a failure."""
+        return self.monotonic() >= self._retry_at
 
+    def retry_in(self) -> float:
+        return max(0.0, self._retry_at - self.monotonic())
 
-class Wakeups(Protocol):
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        """Return when new events may exist, after ``timeout`` at the latest."""
-
-
-class PollingWakeups:
-    """SQLite and memory: no notifications, poll."""
-
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        stop.wait(timeout)
-
-
-class ListenWakeups:
-    """PostgreSQL ``LISTEN`` on the event table's channel, reconnecting when the connection
-    is lost (killed backend, network); the timeout doubles as the polling safety net."""
-
-    #: How often a wait checks whether the worker is stopping.
-    STOP_CHECK = 0.5
-
-    def __init__(self, conninfo: str, channel: str, telemetry: Reporter) -> None:
-        self.conninfo = conninfo
-        self.channel = channel
-        self.telemetry = telemetry
-        self.conn: psycopg.Connection[Any] | None = None
-        self._failures = 0
-
-    @property
-    def backend_pid(self) -> int | None:
-        return self.conn.info.backend_pid if self.conn is not None else None
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.conninfo, autocommit=True)
-        conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+    def supervised_catch_up(self, stop: threading.Event | None = None) -> bool:
+        """Catch up unless resting after a failure; a failure is logged and recorded once,
+        then rests for a back-off. True if the projection is caught up."""
+        if not self.due():
+            return False
+        try:
+            self.catch_up(stop=stop)
+        except Exception as exc:
+            self.failed(exc)
+            return False
         if self._failures:
-            self.telemetry.emit(
-                "projection.listen_restored",
-                level=logging.WARNING,
-                channel=self.channel,
-                after_failures=self._failures,
-            )
-        self._failures = 0
-        return conn
+            self._recovered()
+        return True
 
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        """Right after (re)connecting, return at once: an event committed between the
-        caller's last catch-up and the ``LISTEN`` sent its ``NOTIFY`` to nobody, so the caller
-        must catch up once more. While waiting, check ``stop`` every ``STOP_CHECK`` seconds
-        (a stopping worker must not sleep out a long poll interval)."""
-        try:
-            if self.conn is None or self.conn.closed:
-                self.conn = self._connect()
-                return
-            deadline = time.monotonic() + timeout
-            while not stop.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                for _ in self.conn.notifies(timeout=min(remaining, self.STOP_CHECK), stop_after=1):
-                    return
-        except psycopg.Error as exc:
-            self._failures += 1
-            self.telemetry.emit(
-                "projection.listen_lost",
-                level=logging.WARNING,
-                channel=self.channel,
-                error=str(exc),
-                failures=self._failures,
-            )
-            self.close()
-            stop.wait(min(5.0, 0.1 * 2 ** min(self._failures, 6)))
-
-    def close(self) -> None:
-        if self.conn is not None:
+    def failed(self, exc: Exception) -> None:
+        """Log (and, for an event that cannot be applied, record) one failure; rest."""
+        self._failures += 1
+        pause = failure_backoff(self._failures)
+        self._retry_at = self.monotonic() + pause
+        where: dict[str, Any] = {}
+        if isinstance(exc, EventNotAppliedError):
+            where = {
+                "position": exc.position,
+                "notification_id": exc.notification_id,
+                "topic": exc.topic,
+            }
             try:
-                self.conn.close()
-            finally:
-                self.conn = None
+                record_failure(self.db, ProjectionFailure.of(exc, self._failures))
+            except Exception as unrecorded:  # the read models are failing too: the log says it
+                where["unrecorded"] = reason(unrecorded)
+        self.telemetry.emit(
+            "projection.failed",
+            level=logging.ERROR,
+            projection=self.name,
+            error=reason(exc.cause if isinstance(exc, EventNotAppliedError) else exc),
+            failures=self._failures,
+            retry_in_seconds=pause,
+            **where,
+        )
 
-
-def serve(
-    runners: Sequence[PageRunner],
-    *,
-    stop: threading.Event,
-    wakeups: Wakeups,
-    telemetry: Reporter,
-    poll_interval: float = 1.0,
-    on_idle: Callable[[], None] | None = None,
-) -> None:
-    """The worker loop: catch every projection up, then wait for a wake-up; a failing page
-    is logged and retried after a back-off (it never skips events)."""
-    failures = 0
-    while not stop.is_set():
-        try:
-            for runner in runners:
-                runner.catch_up(stop=stop)
-            failures = 0
-        except Exception as exc:
-            failures += 1
-            telemetry.emit(
-                "projection.failed",
-                level=logging.ERROR,
-                error=f"{type(exc).__name__}: {exc}",
-                failures=failures,
-            )
-            stop.wait(failure_backoff(failures))
-            continue
-        if on_idle is not None:
-            on_idle()
-        wakeups.wait(poll_interval, stop)
-
-
-class BackgroundProjections:
-    """In-process mode: a daemon thread keeps the projections current, and
-    :meth:`catch_up` lets a command bring them up to date right after it saved."""
-
-    def __init__(
-        self,
-        runners: Sequence[PageRunner],
-        telemetry: Reporter,
-        *,
-        poll_interval: float = 0.5,
-    ) -> None:
-        self.runners = list(runners)
-        self.telemetry = telemetry
-        self.poll_interval = poll_interval
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._busy = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="seatledger-projections", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def nudge(self) -> None:
-        self._wake.set()
-
-    def catch_up(self, topics: Collection[str] | None = None, timeout: float = 0.25) -> bool:
-        """Catch up now in the caller's thread (only the projections that care about
-        ``topics``, when given); False if the projections were busy for longer than
-        ``timeout`` or failed (the caller then reads what is visible)."""
-        runners = [
-            runner
-            for runner in self.runners
-            if topics is None or not set(runner.projection.topics).isdisjoint(topics)
-        ]
-        if not runners:
-            return True
-        if not self._busy.acquire(timeout=timeout):
-            self.nudge()
-            return False
-        try:
-            for runner in runners:
-                runner.catch_up()
-            return True
-        except Exception as exc:
-            self.telemetry.emit(
-                "projection.failed", level=logging.ERROR, error=f"{type(exc).__name__}: {exc}"
-            )
-            self.nudge()
-            return False
-        finally:
-            self._busy.release()
-
-    def _loop(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            with self._busy:
-                try:
-                    for runner in self.runners:
-                        runner.catch_up(stop=self._stop)
-                    failures = 0
-                except Exception as exc:
-                    failures += 1
-                    self.telemetry.emit(
-                        "projection.failed",
-                        level=logging.ERROR,
-                        error=f"{type(exc).__name__}: {exc}",
-                        failures=failures,
-                    )
-            if failures:
-                self._stop.wait(failure_backoff(failures))
+    def _recovered(self) -> None:
+        self.telemetry.emit(
+            "projection.recovered", projection=self.name, after_failures=self._failures
+        )
+        self._failures, self._retry_at = 0, 0.0
+        # status ignores a failure the position has passed: if this delete fails, no harm
+        with contextlib.suppress(Exception):
+            clear_failure(self.db, self.name)

@@ -12,7 +12,10 @@ import threading
 from collections.abc import Sequence
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import DayEvent, ServiceDayOpened
@@ -35,6 +38,38 @@ class EventSource:
 
     def max_id(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+    #: Notifications a count reads per page where it cannot ask the database to count.
+    COUNT_PAGE = 1000
+
+    def count_after(self, after: int, topics: Sequence[str]) -> int:
+        """How many notifications of ``topics`` are stored after ``after``: counted by the
+        database (PostgreSQL, SQLite), else paged through (memory)."""
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement = psycopg.sql.SQL(
+                "SELECT count(*) AS n FROM {}.{} WHERE notification_id > %s AND topic = ANY(%s)"
+            ).format(
+                psycopg.sql.Identifier(recorder.datastore.schema),
+                psycopg.sql.Identifier(recorder.events_table_name),
+            )
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(statement, (after, list(topics)))
+                row = cursor.fetchone()
+            return int(row["n"]) if row else 0
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            marks = ", ".join("?" for _ in topics)
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT count(*) FROM {recorder.events_table_name}"
+                    f" WHERE rowid > ? AND topic IN ({marks})",
+                    (after, *topics),
+                )
+                return int(cursor.fetchone()[0])
+        count = 0
+        while page := self.page(after, self.COUNT_PAGE, topics):
+            count, after = count + len(page), page[-1].id
+        return count
 
     def decode(self, notification: Notification) -> DomainEvent:
         event = self.mapper.to_domain_event(notification)

@@ -28,8 +28,8 @@ from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
 from seatledger.application.worker import run_worker
 from seatledger.domain.errors import ErrorCode, InvalidInputError
+from seatledger.projections.loops import ListenWakeups, Wakeups
 from seatledger.projections.members import booking_members
-from seatledger.projections.runner import ListenWakeups, Wakeups
 from tests.conftest import require_postgres
 from tests.support import assign, booking, floor
 
