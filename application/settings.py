@@ -111,7 +111,8 @@ class Settings(BaseSettings):
     projection_mode: ProjectionMode | None = None
     projection_page_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=1.0, gt=0)
-    #: Apply pending read-model migrations when a service or worker starts.
+    #: A process that finds the store missing anything runs ``seatledger migrate``'s locked
+    #: migration at start; false: no process runs DDL, and such a store is refused.
     migrate_on_start: bool = True
     read_model_pool_size: int = Field(default=2, ge=1)
     #: Read-your-writes: extra reads of the members read model, and the pause between them.

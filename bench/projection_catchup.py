@@ -124,11 +124,13 @@ class BaselineView(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        # Our SQL names tables unqualified: point the (not yet opened) pool at the schema.
+        # Our SQL names tables unqualified: point the pool's connections at the schema (the
+        # factory opened the pool already: replace the connections it made).
         pool = self.datastore.pool
-        if not pool.closed or not isinstance(pool.kwargs, dict):
-            raise RuntimeError("the view's pool must be configured before it opens")
+        if not isinstance(pool.kwargs, dict):
+            raise RuntimeError("the view's pool must take its connection arguments as a dict")
         pool.kwargs["options"] = f"-c search_path={self.datastore.schema}"
+        pool.drain()
 
     def record(self, projection: Projection, item: Projected, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -186,6 +188,9 @@ def library_env(store: Settings, views: Settings) -> dict[str, str]:
     prefixed with the application's name configure the :class:`LogReader` (schema A)."""
     prefix = LogReader.name.upper() + "_"
     env = dict(views.eventsourcing_env())
+    # the library's own tracking table in schema B is the baseline's: let the library make it
+    # (the service's settings turn the library's CREATE_TABLE off, seatledger migrate owns ours)
+    env["CREATE_TABLE"] = "y"
     env.update({prefix + key: value for key, value in store.eventsourcing_env().items()})
     return env
 
