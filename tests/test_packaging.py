@@ -8,6 +8,7 @@ scenario test through the ``seatledger_scenario`` fixture once the ``testing`` e
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -97,7 +98,17 @@ def _run(args: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT], cwd=out)
+    # built from a copy of the sources: an in-tree build would reuse build/lib, where modules
+    # deleted since an earlier build linger and would be packed into the wheel
+    source = out / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", ".typecheck", "*_cache", "__pycache__"
+        ),
+    )
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, source], cwd=out)
     (built,) = out.glob("seatledger-*.whl")
     return built
 
