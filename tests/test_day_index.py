@@ -141,7 +141,7 @@ class _Builder:
         ]
         self.day: ServiceDay = self.events[0].mutate(None)
 
-    def emit(self, event_type: type[DomainEvent], **fields: Any) -> None:
+    def emit(self, event_type: Any, **fields: Any) -> None:
         version = len(self.events) + 1
         event = event_type(
             originator_id=DAY_ID,
