@@ -3,7 +3,10 @@ on every backend; stale snapshots are ignored; the notification log never holds 
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import date
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -12,6 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from seatledger.application.audit import Audit
 from seatledger.application.clock import ManualClock
 from seatledger.application.mapper import event_registry
+from seatledger.application.schema import SQLITE_SNAPSHOTS_TABLE, StoreSchema, migrate_store
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.snapshots import StaleSnapshot, load_latest_snapshot
@@ -139,3 +143,27 @@ def test_a_snapshot_is_taken_when_a_save_crosses_the_interval(clock: ManualClock
         assert len(versions) == len({(v - 1) // 4 for v in versions})
         assert max(versions) > day.version - 4 * 3
         assert date(2026, 11, 24) == DAY
+
+
+def test_the_interval_is_a_seatledger_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEATLEDGER_SNAPSHOT_INTERVAL", "7")
+    settings = Settings(persistence="memory")
+    assert settings.snapshot_interval == 7
+    with AssignmentService(settings) as service:
+        assert service.snapshot_interval == 7 and service.snapshots is not None
+
+
+def test_migrate_creates_the_snapshot_table_of_an_older_store(tmp_path: Path) -> None:
+    """A store migrated before snapshots has no snapshot table: it is not ready, and a
+    migration (or a start with MIGRATE_ON_START) creates the table and nothing else."""
+    settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "old.db")
+    migrate_store(settings)
+    with closing(sqlite3.connect(settings.sqlite_path)) as conn:
+        conn.execute(f"DROP TABLE {SQLITE_SNAPSHOTS_TABLE}")
+        conn.commit()
+    assert not StoreSchema(settings).inspect().ready
+    migrate_store(settings)
+    assert StoreSchema(settings).inspect().ready
+    with closing(sqlite3.connect(settings.sqlite_path)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert SQLITE_SNAPSHOTS_TABLE in tables
