@@ -3,7 +3,7 @@
 Two scratch schemas on PostgreSQL, each with the same restaurant (the 100-table grid floor,
 created through the service) and its members read model filled directly with SQL
 (``generate_series``: one 19:00-20:35 assignment per active table per day, going back from
-2026-11-24): ``--rows`` rows (default 1,000,000: 10,101 days) in one, 10,000 (101 days) in
+2029-12-31): ``--rows`` rows (default 1,000,000: 10,101 days) in one, 10,000 (101 days) in
 the other; then ``ANALYZE``. The service runs with ``projection_mode=off`` (nothing else
 writes the rows).
 
@@ -19,18 +19,21 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
 from bench.figures import Figure, percentile
-from bench.fixtures import DAY, Floor, open_service, pg_settings, postgres_schema
+from bench.fixtures import Floor, open_service, pg_settings, postgres_schema
 from bench.report import print_figures
 from seatledger.application.service import AssignmentService
 from seatledger.domain.values import Window
 
 FLOOR = Floor(zones=4)
+#: The last day of both histories: a million rows reach back 10,101 days (to 2002), and
+#: queries accept instants from 2000 on.
+LAST = date(2029, 12, 31)
 SHALLOW = 10_000
 RESTAURANT = "hist"
 WARM_UP = 20
@@ -67,7 +70,7 @@ def fill(schema: str, rows: int) -> tuple[float, int]:
                 "restaurant": RESTAURANT,
                 "tables": tables,
                 "count": len(tables),
-                "last": DAY,
+                "last": LAST,
                 "rows": rows,
             },
         )
@@ -83,7 +86,7 @@ class Querier:
         self.times: list[float] = []
 
     def query(self, timed: bool = True) -> None:
-        day = DAY - timedelta(days=self.rng.randrange(self.days))
+        day = LAST - timedelta(days=self.rng.randrange(self.days))
         busy = self.rng.random() < 0.5
         hour = 19 if busy else 14
         start = datetime(day.year, day.month, day.day, hour, 30, tzinfo=UTC)
