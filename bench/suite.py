@@ -73,7 +73,7 @@ class Sizes:
 
 
 FULL = Sizes("full", 300, 3, 5000, 100, 5, 1000, 3, 1_000_000, 1000, 100_000, 3, 400, 4, 10_000, 3)
-QUICK = Sizes("quick", 100, 2, 2000, 30, 2, 200, 2, 200_000, 300, 10_000, 1, 150, 10, 2000, 1)
+QUICK = Sizes("quick", 100, 2, 2000, 30, 3, 200, 2, 200_000, 300, 10_000, 1, 150, 10, 2000, 1)
 TINY = Sizes("tiny", 8, 1, 60, 3, 1, 12, 1, 0, 0, 0, 0, 12, 12, 0, 0)
 
 #: What quick mode measures differently from the issue's sizes (said in the JSON and docs).
