@@ -7,6 +7,7 @@ equal digests) and dropping the old copy.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import Counter
@@ -18,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from seatledger.application.cli import main
 from seatledger.application.commands import CancelBooking, Command
 from seatledger.application.errors import InfrastructureCode, RestaurantMovingError
 from seatledger.application.settings import Settings
@@ -301,3 +303,39 @@ def test_shards_must_name_known_shards(sharded: Settings) -> None:
     single = shard_settings(sharded, "b")
     assert (single.shards, single.persistence) == ({}, "postgres")
     assert Settings().shards == {}  # no shard settings: one store, as always
+
+
+def test_the_command_line_runs_every_shard_or_one(
+    sharded: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEATLEDGER_SHARDS", json.dumps(sharded.shards))
+    monkeypatch.setenv("SEATLEDGER_SHARD_CONTROL", "a")
+    with ShardedService(sharded) as router:  # in_process: the read models are current
+        router.create_restaurant(floor("r1"))
+        router.register_booking(booking("b1", restaurant_id="r1"))
+        router.assign_tables(assign("b1", "M1", restaurant_id="r1"))
+    assert main(["worker", "--once"]) == 0
+    assert main(["worker", "--once", "--shard", "b"]) == 0
+    capsys.readouterr()
+    assert main(["relay", "--once", "--shard", "a"]) == 0
+    assert json.loads(capsys.readouterr().out)["published"] == 1
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert sorted(status["shards"]) == ["a", "b"] and status["healthy"]
+    assert status["shards"]["a"]["outbox"]["capacity.assignment.sync"]["done"] == 1
+    assert main(["shards", "move", "r1", "--to", "b"]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert (moved["source"], moved["target"], moved["map_version"]) == ("a", "b", 2)
+    assert moved["messages_carried"] == 1
+    assert main(["shards", "drop-copy", "r1", "--shard", "a"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == moved["events"]
+    assert main(["shards", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["version"], shown["assignments"]) == (
+        2,
+        {"r1": "b", "r2": "b"},
+    )  # seeded by the router
+    assert main(["status", "--shard", "nope"]) == 2
+    with ShardedService(sharded) as router:  # the delivered message stays delivered on b
+        router.catch_up_projections()
+        assert outbox_ids(router, "b", "r1") != []
