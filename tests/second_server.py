@@ -70,8 +70,15 @@ def start_server() -> tuple[Server | None, str | None]:
         )
         _run(
             _as_postgres(
-                _bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-                "-w", "start",
+                _bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(folder / "log"),
+                "-w",
+                "start",
             )
         )
         with psycopg.connect(Server(port, folder).url(), connect_timeout=10) as conn:

@@ -84,15 +84,16 @@ def ensure_shard_tables(settings: Settings) -> None:
 
 
 class Fence:
-    """One shard's fences, with a small pool of connections for the routed calls."""
+    """One shard's fences, with a pool of connections for the routed calls: as large as the
+    event store's (a routed command holds one of each at once)."""
 
-    def __init__(self, settings: Settings, *, max_size: int = 16) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.table = sql.Identifier(settings.postgres_schema, FENCES)
         self.pool: ConnectionPool[psycopg.Connection[tuple[object, ...]]] = ConnectionPool(
             settings.postgres_conninfo(),
             min_size=1,
-            max_size=max_size,
+            max_size=settings.postgres_pool_size + settings.postgres_max_overflow,
             kwargs={"autocommit": True},
             timeout=settings.postgres_connect_timeout,
             open=True,
