@@ -55,6 +55,7 @@ from seatledger.application.shards.cli import (
     per_shard,
     status_per_shard,
 )
+from seatledger.application.shards.config import shard_settings
 from seatledger.application.telemetry import JsonFormatter, Telemetry, TextFormatter
 from seatledger.application.worker import (
     announce_relay,
@@ -296,6 +297,16 @@ def add_migrate(subparsers: Subparsers) -> None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "migrate")
+    if settings.shards:  # every shard, one after the other
+        for name in settings.shards:
+            shard = shard_settings(settings, name)
+            print(f"shard {name}: {shard.describe_store()}")
+            _migrate(args, shard)
+        return EXIT_OK
+    return _migrate(args, settings)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     if settings.persistence == "memory":
         raise UsageError(
             "the memory store lives inside one process: there is nothing to migrate",

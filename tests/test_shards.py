@@ -314,6 +314,11 @@ def test_the_command_line_runs_every_shard_or_one(
         router.create_restaurant(floor("r1"))
         router.register_booking(booking("b1", restaurant_id="r1"))
         router.assign_tables(assign("b1", "M1", restaurant_id="r1"))
+    capsys.readouterr()
+    assert main(["migrate"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("shard")] == [
+        f"shard {name}: {shard_settings(sharded, name).describe_store()}" for name in ("a", "b")
+    ]
     assert main(["worker", "--once"]) == 0
     assert main(["worker", "--once", "--shard", "b"]) == 0
     capsys.readouterr()

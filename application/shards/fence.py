@@ -112,7 +112,10 @@ class Fence:
                 state = row[1] if row is not None and row[1] is not None else "open"
                 yield state  # type: ignore[misc]
             finally:
-                conn.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+                try:
+                    conn.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+                except psycopg.Error:
+                    conn.close()  # the server releases a closed session's locks
 
     def state(self, restaurant_id: str) -> FenceState:
         with self.pool.connection() as conn:
