@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from seatledger.application.audit import Audit
 from seatledger.application.cli import main
 from seatledger.application.commands import CancelBooking, Command
 from seatledger.application.errors import InfrastructureCode, RestaurantMovingError
@@ -276,6 +277,8 @@ def moved_under_load(
         router, "b", "r1"
     )
     assert len(outbox_ids(router, "b", "r1")) >= 36 * 2  # a sync per assign and per cancel
+    # the target's audit: its read models are what its log (with the copies) says
+    assert Audit(b).run().ok
 
 
 def back_and_forth(router: ShardedService) -> None:
