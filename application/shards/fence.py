@@ -1,12 +1,12 @@
 """The fence: what makes switching a restaurant's shard safe, in each shard's own database.
 
 Every routed call holds a *shared* advisory lock of its restaurant on the shard it believes
-is the restaurant's while it runs, and reads the restaurant's fence row with that lock (one
-round trip, and one to unlock). A move marks the source ``moving``, then takes the lock
-*exclusively*: it waits for the calls in flight and every later command sees ``moving``
-(RESTAURANT_MOVING) until the switch is done and the source says ``moved``, which sends the
-caller to the map again. So no command can land on the old copy once the last events have
-been copied, whatever its cached map says.
+is the restaurant's while it runs, and reads the restaurant's fence row once it holds the lock
+(two statements pipelined in one round trip, and one to unlock). A move marks the source
+``moving``, then takes the lock *exclusively*: it waits for the calls in flight, and every
+later command sees ``moving`` (RESTAURANT_MOVING) until the switch is done and the source says
+``moved``, which sends the caller to the map again. So no command can land on the old copy
+once the last events have been copied, whatever its cached map says.
 
 Also here, per shard: ``seatledger_shard_incoming`` and a trigger on the outbox that parks a
 restaurant's messages while it moves in (``next_attempt_at`` far ahead): the copied events
@@ -98,18 +98,22 @@ class Fence:
             timeout=settings.postgres_connect_timeout,
             open=True,
         )
-        self._enter = sql.SQL(
-            "SELECT pg_advisory_lock_shared(%s), (SELECT state FROM {} WHERE restaurant_id = %s)"
-        ).format(self.table)
+        self._read = sql.SQL("SELECT state FROM {} WHERE restaurant_id = %s").format(self.table)
 
     @contextmanager
     def held(self, restaurant_id: str) -> Iterator[FenceState]:
         """The restaurant's fence state, its shared lock held until the block ends."""
         key = fence_key(restaurant_id)
         with self.pool.connection() as conn:
-            row = conn.execute(self._enter, (key, restaurant_id)).fetchone()
+            # two statements, one round trip: the fence is read with a snapshot taken after
+            # the lock is granted (one statement would read it as of before a wait for the
+            # lock, and miss a switch that happened during the wait)
+            with conn.pipeline():
+                conn.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
+                cursor = conn.execute(self._read, (restaurant_id,))
+            row = cursor.fetchone()
             try:
-                state = row[1] if row is not None and row[1] is not None else "open"
+                state = row[0] if row is not None else "open"
                 yield state  # type: ignore[misc]
             finally:
                 try:
