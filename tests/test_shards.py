@@ -335,6 +335,8 @@ def test_the_command_line_runs_every_shard_or_one(
     moved = json.loads(capsys.readouterr().out)
     assert (moved["source"], moved["target"], moved["map_version"]) == ("a", "b", 2)
     assert moved["messages_carried"] == 1
+    assert main(["shards", "finish", "r1"]) == 0  # nothing left to finish
+    assert json.loads(capsys.readouterr().out)["messages_released"] == 0
     assert main(["shards", "drop-copy", "r1", "--shard", "a"]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == moved["events"]
     assert main(["shards", "show", "--json"]) == 0
@@ -347,3 +349,53 @@ def test_the_command_line_runs_every_shard_or_one(
     with ShardedService(sharded) as router:  # the delivered message stays delivered on b
         router.catch_up_projections()
         assert outbox_ids(router, "b", "r1") != []
+
+
+def outbox_states(router: ShardedService, shard: str) -> dict[str, tuple[Any, ...]]:
+    with router.services[shard].read_models.read() as tx:
+        rows = tx.execute(
+            "SELECT message_id, status, next_attempt_at FROM seatledger_outbox"
+            " WHERE restaurant_id = 'r1'"
+        )
+    return {str(row[0]): tuple(row[1:]) for row in rows}
+
+
+def test_a_move_that_fails_before_its_switch_leaves_the_source_as_it_was_and_after_it_is_finished(
+    router: ShardedService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router.create_restaurant(floor("r1"))
+    router.register_booking(booking("b1", restaurant_id="r1"))
+    router.assign_tables(assign("b1", "M1", restaurant_id="r1"))
+    router.catch_up_projections()
+    before = outbox_states(router, "a")
+    assert {state for state, _ in before.values()} == {"pending"}
+
+    def refuse(*args: object) -> ShardMap:
+        raise psycopg.OperationalError("the control shard went away")
+
+    move = RestaurantMove(router)
+    monkeypatch.setattr(move.store, "publish", refuse)
+    with pytest.raises(psycopg.OperationalError):
+        move.move("r1", "b")
+    assert router.shard_of("r1") == "a" and router.fences["a"].state("r1") == "open"
+    assert outbox_states(router, "a") == before  # its messages handed back, none sent
+    router.register_booking(booking("b2", restaurant_id="r1"))  # the source serves again
+    monkeypatch.undo()
+    # the target's partial copy must be dropped before another move; here, after the switch
+    with psycopg.connect(router.shard_settings["b"].postgres_conninfo()) as conn:
+        schema = router.shard_settings["b"].postgres_schema
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    router.close()
+    with ShardedService(router.settings) as fresh:
+        move = RestaurantMove(fresh)
+        monkeypatch.setattr(move, "finish", lambda restaurant_id: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            move.move("r1", "b")
+        monkeypatch.undo()
+        assert fresh.shard_of("r1") == "b"  # switched: the target is current
+        assert {state for state, _ in outbox_states(fresh, "b").values()} == {"pending"}
+        assert all(until is not None for _, until in outbox_states(fresh, "b").values())
+        assert RestaurantMove(fresh).finish("r1") == len(before)
+        assert all(until is None for _, until in outbox_states(fresh, "b").values())
+        assert fresh.fences["a"].state("r1") == "moved"
+        assert fresh.get_booking("r1", "b2").booking_id == "b2"

@@ -105,6 +105,7 @@ def add_shards(subparsers: Subparsers) -> None:
             "Needs SEATLEDGER_SHARDS. show: the stored map (its version, the default rule, "
             "the placed restaurants, the history). move RESTAURANT --to SHARD: copy, verify "
             "digests, switch (its commands get RESTAURANT_MOVING only during the switch). "
+            "finish RESTAURANT: complete a move that failed after its switch. "
             "drop-copy RESTAURANT --shard SHARD: delete the copy a move left behind."
         ),
     )
@@ -114,6 +115,10 @@ def add_shards(subparsers: Subparsers) -> None:
     move = actions.add_parser("move", help="move a restaurant to another shard")
     move.add_argument("restaurant_id", metavar="RESTAURANT")
     move.add_argument("--to", required=True, metavar="SHARD", dest="target")
+    finish = actions.add_parser(
+        "finish", help="finish a move that failed after its switch (idempotent)"
+    )
+    finish.add_argument("restaurant_id", metavar="RESTAURANT")
     drop = actions.add_parser("drop-copy", help="delete the copy a move left on a shard")
     drop.add_argument("restaurant_id", metavar="RESTAURANT")
     drop.add_argument("--shard", required=True, metavar="SHARD")
@@ -141,6 +146,11 @@ def shards_command(args: argparse.Namespace) -> int:
     with ShardedService(settings) as router:
         if args.action == "move":
             report: Any = RestaurantMove(router).move(args.restaurant_id, args.target)
+        elif args.action == "finish":
+            released = RestaurantMove(router).finish(args.restaurant_id)
+            report = {"restaurant_id": args.restaurant_id, "messages_released": released}
+            print(json.dumps(report, sort_keys=True))
+            return EXIT_OK
         else:
             report = RestaurantMove(router).drop_copy(args.restaurant_id, args.shard)
     print(json.dumps(asdict(report), sort_keys=True))

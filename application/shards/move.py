@@ -11,11 +11,14 @@
    ``moving`` and the move takes the restaurant's lock exclusively, so the calls in flight
    finish and no later one writes; the events written since the first pass are copied;
    the restaurant's digest (:func:`restaurant_digest`, the audit's per-event digest over its
-   events in (aggregate, version) order) must be equal on both sides; every message the
-   source has not delivered is taken over (``discarded`` there, ``pending`` on the target)
-   and the others keep their source's delivery state on the target, so no message is sent
-   twice or lost; the map gets a new version with the restaurant on the target, and the
-   source's fence says ``moved``;
+   events in (aggregate, version) order) must be equal on both sides; the source hands over
+   every message it has not delivered (``discarded`` there) and the target's copies of the
+   others take their source's delivery state; the map gets a new version with the restaurant
+   on the target, and the source's fence says ``moved``. A failure before the new map
+   reopens the source (with its messages); after it, the target is current;
+2b. :meth:`RestaurantMove.finish`: the target's messages still parked (the ones handed over,
+   and any written since the switch) become pending, and the target stops parking: each
+   message is sent once, by one side;
 3. ``drop_copy``: an explicit, later step deletes the source's copy (events and rows).
 
 The restaurant's streams are found by scanning the source's log (creating events only are
@@ -161,6 +164,7 @@ class RestaurantMove:
         )
         copied = _copy(dst, streams.events)
         streams.events = []
+        switched, taken = False, set[str]()
         with psycopg.connect(src_settings.postgres_conninfo(), autocommit=True) as lock:
             self._set_fence(src_settings, restaurant_id, "moving", target)
             switch_started = time.monotonic()
@@ -179,32 +183,24 @@ class RestaurantMove:
                             "target": [target_events, target_digest],
                         },
                     )
-                carried, taken = self._carry_messages(src, dst, restaurant_id)
-                _execute(
-                    dst_settings,
-                    "DELETE FROM {} WHERE restaurant_id = %s",
-                    INCOMING,
-                    (restaurant_id,),
-                )
-                _execute(
-                    dst_settings,
-                    "DELETE FROM {} WHERE restaurant_id = %s",
-                    FENCES,
-                    (restaurant_id,),
-                )
-                latest = self.store.latest()
+                taken, states = self._take_over(src, dst, restaurant_id)
+                carried = _carry(dst_settings, restaurant_id, states, taken)
                 new_map = self.store.publish(
-                    latest.with_assignment(restaurant_id, target),
+                    self.store.latest().with_assignment(restaurant_id, target),
                     f"moved {restaurant_id} from {source} to {target}",
                 )
+                switched = True
                 self._set_fence(src_settings, restaurant_id, "moved", target)
             except BaseException:
-                self._abort(src_settings, restaurant_id)
+                if not switched:  # after the switch the target is current: never reopen
+                    self._abort(src_settings, restaurant_id, taken)
                 raise
             finally:
-                lock.execute("SELECT pg_advisory_unlock(%s)", (fence_key(restaurant_id),))
+                with contextlib.suppress(psycopg.Error):
+                    lock.execute("SELECT pg_advisory_unlock(%s)", (fence_key(restaurant_id),))
             switch_seconds = time.monotonic() - switch_started
         self.router.map.refresh()
+        self.finish(restaurant_id)
         return MoveReport(
             restaurant_id=restaurant_id,
             source=source,
@@ -214,7 +210,7 @@ class RestaurantMove:
             digest=digest,
             map_version=new_map.version,
             messages_carried=carried,
-            messages_taken_over=taken,
+            messages_taken_over=len(taken),
             switch_seconds=round(switch_seconds, 3),
             seconds=round(time.monotonic() - started, 3),
         )
@@ -275,29 +271,83 @@ class RestaurantMove:
             (restaurant_id, state, target),
         )
 
-    def _abort(self, settings: Settings, restaurant_id: str) -> None:
-        """A failed switch opens the source again (the target's copy stays parked, to be
-        dropped or completed by another move)."""
-        with contextlib.suppress(psycopg.Error):  # a source that is down still says moving
-            _execute(
-                settings,
-                "DELETE FROM {} WHERE restaurant_id = %s AND state = 'moving'",
-                FENCES,
+    def finish(self, restaurant_id: str) -> int:
+        """The last step of a move, after the switch (idempotent; ``seatledger shards finish``
+        re-runs it when a move failed after its switch): the source's fence says ``moved``,
+        the target's messages still parked become pending, and the target stops parking.
+        Returns the messages released (0: nothing was left to finish)."""
+        shard = self.router.map.refresh().shard_for(restaurant_id)
+        settings = self.router.shard_settings[shard]
+        incoming = sql.Identifier(settings.postgres_schema, INCOMING)
+        with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT source FROM {} WHERE restaurant_id = %s").format(incoming),
+                (restaurant_id,),
+            ).fetchone()
+        if row is None:
+            return 0
+        source = str(row[0])
+        if source in self.router.shard_settings:
+            self._set_fence(self.router.shard_settings[source], restaurant_id, "moved", shard)
+        outbox = sql.Identifier(settings.postgres_schema, "seatledger_outbox")
+        fences = sql.Identifier(settings.postgres_schema, FENCES)
+        with (
+            psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn,
+            conn.transaction(),
+        ):
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE restaurant_id = %s").format(incoming),
+                (restaurant_id,),
+            )
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE restaurant_id = %s").format(fences),
+                (restaurant_id,),
+            )
+            released = conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET next_attempt_at = NULL, last_error = NULL"
+                    " WHERE restaurant_id = %s AND last_error = %s"
+                ).format(outbox),
+                (restaurant_id, PARKED),
+            ).rowcount
+        return released
+
+    def _abort(self, settings: Settings, restaurant_id: str, taken: set[str]) -> None:
+        """A switch that failed before the map changed opens the source again, with the
+        messages it had handed over (the target's copy stays parked, to be dropped)."""
+        outbox = sql.Identifier(settings.postgres_schema, "seatledger_outbox")
+        with (
+            contextlib.suppress(psycopg.Error),  # a source that is down still says moving
+            psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn,
+            conn.transaction(),
+        ):
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET status = 'pending', last_error = NULL"
+                    " WHERE message_id = ANY(%s) AND status = 'discarded'"
+                ).format(outbox),
+                (sorted(taken),),
+            )
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE restaurant_id = %s AND state = 'moving'").format(
+                    sql.Identifier(settings.postgres_schema, FENCES)
+                ),
                 (restaurant_id,),
             )
 
-    def _carry_messages(
+    def _take_over(
         self, src: AssignmentService, dst: AssignmentService, restaurant_id: str
-    ) -> tuple[int, int]:
-        """Exactly once across the move: the source keeps what it delivered (or is
-        delivering), the target sends what the source had not. Returns (carried, taken)."""
+    ) -> tuple[set[str], dict[str, tuple[Any, ...]]]:
+        """The source hands over every message it has not delivered (``discarded`` there;
+        one a relay is sending is waited for, up to the relay lease). Returns the ids taken
+        and the delivery state of every message of the restaurant on the source."""
         src.catch_up_projections()
         dst.catch_up_projections()
-        src_settings = src.settings
-        outbox = sql.Identifier(src_settings.postgres_schema, "seatledger_outbox")
+        settings = src.settings
+        outbox = sql.Identifier(settings.postgres_schema, "seatledger_outbox")
         taken: set[str] = set()
-        deadline = time.monotonic() + src_settings.relay_lease_seconds + 5
-        with psycopg.connect(src_settings.postgres_conninfo(), autocommit=True) as conn:
+        deadline = time.monotonic() + settings.relay_lease_seconds + 5
+        with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn:
             while True:
                 rows = conn.execute(
                     sql.SQL(
@@ -319,7 +369,7 @@ class RestaurantMove:
                     break
                 time.sleep(0.1)  # a relay is delivering: its outcome decides
             states = {
-                str(row[0]): row[1:]
+                str(row[0]): tuple(row[1:])
                 for row in conn.execute(
                     sql.SQL("SELECT message_id, {} FROM {} WHERE restaurant_id = %s").format(
                         sql.SQL(", ").join(map(sql.Identifier, _CARRIED)), outbox
@@ -327,34 +377,41 @@ class RestaurantMove:
                     (restaurant_id,),
                 ).fetchall()
             }
-        dst_settings = dst.settings
-        dst_outbox = sql.Identifier(dst_settings.postgres_schema, "seatledger_outbox")
-        carried = 0
-        with (
-            psycopg.connect(dst_settings.postgres_conninfo(), autocommit=True) as conn,
-            conn.transaction(),
-        ):
-            parked = conn.execute(
+        return taken, states
+
+
+def _carry(
+    settings: Settings, restaurant_id: str, states: dict[str, tuple[Any, ...]], taken: set[str]
+) -> int:
+    """The target's parked messages that the source delivered (or gave up on) keep its
+    delivery state; the others stay parked until :meth:`RestaurantMove.finish` releases them
+    after the switch. Returns the messages carried."""
+    outbox = sql.Identifier(settings.postgres_schema, "seatledger_outbox")
+    carried = 0
+    with (
+        psycopg.connect(settings.postgres_conninfo(), autocommit=True) as conn,
+        conn.transaction(),
+    ):
+        parked = conn.execute(
+            sql.SQL(
+                "SELECT message_id FROM {} WHERE restaurant_id = %s AND last_error = %s"
+            ).format(outbox),
+            (restaurant_id, PARKED),
+        ).fetchall()
+        for (message_id,) in parked:
+            state = states.get(str(message_id))
+            if state is None or str(message_id) in taken or state[0] == "pending":
+                continue
+            carried += 1
+            conn.execute(
                 sql.SQL(
-                    "SELECT message_id FROM {} WHERE restaurant_id = %s AND last_error = %s"
-                ).format(dst_outbox),
-                (restaurant_id, PARKED),
-            ).fetchall()
-            for (message_id,) in parked:
-                state = states.get(str(message_id))
-                if state is None or str(message_id) in taken:
-                    values: tuple[Any, ...] = ("pending", 0, None, None, None)
-                else:
-                    values, carried = tuple(state), carried + 1
-                conn.execute(
-                    sql.SQL(
-                        "UPDATE {} SET status = %s, attempts = %s, last_error = %s,"
-                        " published_at = %s, published_via = %s, next_attempt_at = NULL"
-                        " WHERE message_id = %s"
-                    ).format(dst_outbox),
-                    (*values, message_id),
-                )
-        return carried, len(taken)
+                    "UPDATE {} SET status = %s, attempts = %s, last_error = %s,"
+                    " published_at = %s, published_via = %s, next_attempt_at = NULL"
+                    " WHERE message_id = %s"
+                ).format(outbox),
+                (*state, message_id),
+            )
+    return carried
 
 
 def _copy(target: AssignmentService, events: Sequence[StoredEvent]) -> int:
