@@ -552,9 +552,15 @@ def add_serve(subparsers: Subparsers) -> None:
             _print_error("error: --keys FILE is required", "hint: see docs/operations.md")
             return EXIT_USAGE
         level = logging.getLevelName(logging.getLogger("seatledger").getEffectiveLevel())
+        settings = load_settings(args, "http")
+        if settings.shards:
+            raise UsageError(
+                "seatledger serve runs on one store and does not route between shards",
+                "serve ShardedService from your own service layer (docs/api.md, Shards)",
+            )
         try:
             server.serve(
-                load_settings(args, "http"),
+                settings,
                 host=args.host,
                 port=args.port,
                 keys_file=args.keys,

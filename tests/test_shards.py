@@ -346,6 +346,7 @@ def test_the_command_line_runs_every_shard_or_one(
         {"r1": "b", "r2": "b"},
     )  # seeded by the router
     assert main(["status", "--shard", "nope"]) == 2
+    assert main(["serve", "--keys", "keys.json"]) == 2  # one store only: refused, not misled
     with ShardedService(sharded) as router:  # the delivered message stays delivered on b
         router.catch_up_projections()
         assert outbox_ids(router, "b", "r1") != []
