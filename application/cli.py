@@ -48,6 +48,14 @@ from seatledger.application.publishers import PublisherUnavailableError, publish
 from seatledger.application.read_models import PROJECTIONS
 from seatledger.application.schema import StoreSchema, migrate_store
 from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.shards.cli import (
+    add_shard_option,
+    add_shards,
+    per_shard,
+    status_per_shard,
+)
+from seatledger.application.shards.config import shard_settings
 from seatledger.application.telemetry import JsonFormatter, Telemetry, TextFormatter
 from seatledger.application.worker import (
     announce_relay,
@@ -289,6 +297,16 @@ def add_migrate(subparsers: Subparsers) -> None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "migrate")
+    if settings.shards:  # every shard, one after the other
+        for name in settings.shards:
+            shard = shard_settings(settings, name)
+            print(f"shard {name}: {shard.describe_store()}")
+            _migrate(args, shard)
+        return EXIT_OK
+    return _migrate(args, settings)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     if settings.persistence == "memory":
         raise UsageError(
             "the memory store lives inside one process: there is nothing to migrate",
@@ -325,12 +343,19 @@ def add_worker(subparsers: Subparsers) -> None:
         ),
     )
     parser.add_argument("--once", action="store_true", help="catch up once, then exit")
+    add_shard_option(parser)
     parser.set_defaults(handler=worker_command, default_log_level="info")
 
 
 def worker_command(args: argparse.Namespace) -> int:
     settings = load_settings(args, "worker")
     stop = _stop_on_signals()
+    if settings.shards:  # one thread per shard, or --shard NAME
+        return per_shard(settings, args.shard, lambda shard: _worker(args, shard, stop))
+    return _worker(args, settings, stop)
+
+
+def _worker(args: argparse.Namespace, settings: Settings, stop: threading.Event) -> int:
     if not args.once:
         run_worker(settings, stop=stop)
         return EXIT_OK
@@ -368,12 +393,20 @@ def add_relay(subparsers: Subparsers) -> None:
         help="'log', nats://HOST:PORT (JetStream; needs seatledger[nats]) or https://... "
         "(a webhook, signed with SEATLEDGER_WEBHOOK_SECRET); beats SEATLEDGER_PUBLISHER",
     )
+    add_shard_option(parser)
     parser.set_defaults(handler=relay_command, default_log_level="info")
 
 
 def relay_command(args: argparse.Namespace) -> int:
     overrides = {} if args.publisher is None else {"publisher": args.publisher}
     settings = load_settings(args, "relay", **overrides)
+    stop = threading.Event() if args.once else _stop_on_signals()
+    if settings.shards:  # one relay per shard, or --shard NAME
+        return per_shard(settings, args.shard, lambda shard: _relay(args, shard, stop))
+    return _relay(args, settings, stop)
+
+
+def _relay(args: argparse.Namespace, settings: Settings, stop: threading.Event) -> int:
     telemetry = Telemetry.configured(otel=settings.otel_enabled)
     try:
         publisher = publisher_for(settings, telemetry)
@@ -389,7 +422,7 @@ def relay_command(args: argparse.Namespace) -> int:
                 relay.close()
         print(json.dumps(stats.__dict__, sort_keys=True))
         return EXIT_OK
-    run_relay(settings, stop=_stop_on_signals(), publisher=publisher, telemetry=telemetry)
+    run_relay(settings, stop=stop, publisher=publisher, telemetry=telemetry)
     return EXIT_OK
 
 
@@ -421,12 +454,15 @@ def add_status(subparsers: Subparsers) -> None:
         metavar="N",
         help="unhealthy if more than N outbox messages are dead (default: not checked)",
     )
+    add_shard_option(parser)
     parser.set_defaults(handler=status_command)
 
 
 def status_command(args: argparse.Namespace) -> int:
     # read-only: a store that is missing anything is an error naming `seatledger migrate`
     settings = load_settings(args, "status", projection_mode="off", migrate_on_start=False)
+    if settings.shards:  # every shard, or --shard NAME
+        return status_per_shard(settings, args)
     with AssignmentService(settings) as service:
         status = StoreStatus.read(service)
     problems = status.problems(max_lag=args.max_lag, max_dead=args.max_dead)
@@ -516,9 +552,15 @@ def add_serve(subparsers: Subparsers) -> None:
             _print_error("error: --keys FILE is required", "hint: see docs/operations.md")
             return EXIT_USAGE
         level = logging.getLevelName(logging.getLogger("seatledger").getEffectiveLevel())
+        settings = load_settings(args, "http")
+        if settings.shards:
+            raise UsageError(
+                "seatledger serve runs on one store and does not route between shards",
+                "serve ShardedService from your own service layer (docs/api.md, Shards)",
+            )
         try:
             server.serve(
-                load_settings(args, "http"),
+                settings,
                 host=args.host,
                 port=args.port,
                 keys_file=args.keys,
@@ -548,6 +590,7 @@ SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_floor,
     add_timeline,
     add_diff,
+    add_shards,
 )
 
 

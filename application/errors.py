@@ -6,7 +6,9 @@ infrastructure codes name failures the domain can never raise; the application r
 * ``CONCURRENCY_CONFLICT`` — the unit of work ran out of retries against other writers
   (optimistic concurrency is a property of the store, not a rule of the model);
 * ``STORAGE_UNAVAILABLE`` — the event store failed, or could not be opened;
-* ``INTERNAL_ERROR`` — an unexpected exception (a bug), translated at the boundary.
+* ``INTERNAL_ERROR`` — an unexpected exception (a bug), translated at the boundary;
+* ``RESTAURANT_MOVING`` — the restaurant is being switched to another shard (a few seconds;
+  :mod:`.shards`), nothing was written.
 
 ``TABLE_AVAILABILITY_QUERY_FAILED`` stays with the domain codes: the read side raises it, and
 ``projections/`` may not import the application.
@@ -31,6 +33,7 @@ class InfrastructureCode(StrEnum):
     CONCURRENCY_CONFLICT = "CONCURRENCY_CONFLICT"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    RESTAURANT_MOVING = "RESTAURANT_MOVING"
 
 
 INFRASTRUCTURE_SPECS: Mapping[InfrastructureCode, CodeSpec] = {
@@ -45,6 +48,10 @@ INFRASTRUCTURE_SPECS: Mapping[InfrastructureCode, CodeSpec] = {
     InfrastructureCode.INTERNAL_ERROR: CodeSpec(
         "An unexpected failure inside seatledger (a bug).",
         "Report it with the log line carrying this error; the command wrote nothing.",
+    ),
+    InfrastructureCode.RESTAURANT_MOVING: CodeSpec(
+        "The restaurant is being switched to another shard; its commands wait for the switch.",
+        "Retry in a few seconds with the same command id; nothing was written.",
     ),
 }
 
@@ -77,6 +84,15 @@ class ConcurrencyConflictError(_BoundaryError):
 
 class InfrastructureError(_BoundaryError):
     codes = frozenset({InfrastructureCode.STORAGE_UNAVAILABLE, InfrastructureCode.INTERNAL_ERROR})
+
+
+class RestaurantMovingError(_BoundaryError):
+    """Retryable: the restaurant's shard is being switched (only during the switch)."""
+
+    codes = frozenset({InfrastructureCode.RESTAURANT_MOVING})
+
+    def __init__(self, message: str, *, details: Mapping[str, object] | None = None) -> None:
+        super().__init__(InfrastructureCode.RESTAURANT_MOVING, message, details=details)
 
 
 def code_spec(code: str) -> CodeSpec:
@@ -128,6 +144,8 @@ HTTP_STATUS: Mapping[str, int] = {
     InfrastructureCode.CONCURRENCY_CONFLICT: 503,
     InfrastructureCode.STORAGE_UNAVAILABLE: 503,
     InfrastructureCode.INTERNAL_ERROR: 500,
+    # 503: a switch lasts seconds and a re-send with the same command id is safe
+    InfrastructureCode.RESTAURANT_MOVING: 503,
 }
 
 

@@ -52,7 +52,9 @@ ENV_FILE_VARIABLE = "SEATLEDGER_ENV_FILE"
 SECRETS_DIR_VARIABLE = "SEATLEDGER_SECRETS_DIR"
 DEFAULT_ENV_FILE = ".env"
 #: Settings whose values are never shown, not even in a validation error.
-SECRET_SETTINGS = frozenset({"postgres_password", "database_url", "publisher", "webhook_secret"})
+SECRET_SETTINGS = frozenset(
+    {"postgres_password", "database_url", "publisher", "webhook_secret", "shards"}
+)
 #: The factory that gives the library's connections our extra parameters (application_name).
 POSTGRES_FACTORY_TOPIC = "seatledger.application.postgres_store:PostgresStoreFactory"
 #: The factory whose pool waits as long as SQLite does (see sqlite_store).
@@ -162,6 +164,18 @@ class Settings(BaseSettings):
     #: Table sets one quote's planner may examine before it returns the best found so far.
     planner_search_budget: int = Field(default=DEFAULT_SEARCH_BUDGET, ge=1)
 
+    #: Shards (docs/operations.md, *Shards*; application/shards): name -> PostgreSQL URL, a
+    #: ``#schema`` suffix naming the shard's schema. None: one store, as everything above says.
+    shards: dict[str, str] = Field(default_factory=dict)
+    #: Restaurants placed by hand (restaurant id -> shard); it seeds the stored, versioned map.
+    shard_map: dict[str, str] = Field(default_factory=dict)
+    #: Where every other restaurant goes: ``hash`` (a stable hash over the shards) or a shard.
+    shard_default: str = "hash"
+    #: The shard whose database keeps the versioned map (default: the first listed).
+    shard_control: str | None = None
+    #: Seconds a process trusts its cached map before it re-reads the map's version.
+    shard_map_refresh_seconds: float = Field(default=2.0, gt=0)
+
     hold_ttl_seconds: int = Field(default=180, ge=1)
     hold_ttl_min_seconds: int = Field(default=60, ge=1)
     hold_ttl_max_seconds: int = Field(default=900, ge=1)
@@ -228,6 +242,19 @@ class Settings(BaseSettings):
     def publisher_kind(self) -> PublisherKind:
         scheme = self.publisher.partition("://")[0].lower() if "://" in self.publisher else "log"
         return PUBLISHER_SCHEMES[scheme]
+
+    @model_validator(mode="after")
+    def _shards_named(self) -> Settings:
+        if not self.shards:
+            return self
+        named: dict[str, str | None] = {f"shard_map[{k}]": v for k, v in self.shard_map.items()}
+        named["shard_control"] = self.shard_control
+        if self.shard_default != "hash":
+            named["shard_default"] = self.shard_default
+        unknown = {k: v for k, v in named.items() if v is not None and v not in self.shards}
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} name no shard of SEATLEDGER_SHARDS")
+        return self
 
     @model_validator(mode="after")
     def _ttl_bounds(self) -> Settings:

@@ -97,6 +97,12 @@ BENCHMARKS: dict[str, Benchmark] = {
         " table sets in the same run",
         "bench.auto_assign",
     ),
+    "shards": Benchmark(
+        "writer processes on their own restaurants over 1, 2 and 4 shards (databases on the"
+        " local server) beside one plain store: throughput, events-table lock waits, CPU"
+        " per command",
+        "bench.shards",
+    ),
 }
 
 

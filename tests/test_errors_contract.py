@@ -26,6 +26,7 @@ from seatledger.application.errors import (
     ConcurrencyConflictError,
     InfrastructureCode,
     InfrastructureError,
+    RestaurantMovingError,
     code_spec,
     http_status,
 )
@@ -91,6 +92,7 @@ HTTP_STATUS: dict[str, int] = {
     "TABLE_AVAILABILITY_QUERY_FAILED": 503,
     "STORAGE_UNAVAILABLE": 503,
     "INTERNAL_ERROR": 500,
+    "RESTAURANT_MOVING": 503,
 }
 
 
@@ -151,6 +153,8 @@ def _error_of(
     """An error carrying ``code``, built through the family that owns it."""
     if code is InfrastructureCode.CONCURRENCY_CONFLICT:
         return ConcurrencyConflictError(message, details=details)
+    if code is InfrastructureCode.RESTAURANT_MOVING:
+        return RestaurantMovingError(message, details=details)
     if isinstance(code, InfrastructureCode):
         return InfrastructureError(code, message, details=details)
     return SeatLedgerError(code, message, details=details)

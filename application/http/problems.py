@@ -82,6 +82,7 @@ RETRY_AFTER_SECONDS: Mapping[str, int] = {
     InfrastructureCode.CONCURRENCY_CONFLICT: 1,
     ErrorCode.TABLE_AVAILABILITY_QUERY_FAILED: 2,
     InfrastructureCode.STORAGE_UNAVAILABLE: 5,
+    InfrastructureCode.RESTAURANT_MOVING: 2,
 }
 
 
