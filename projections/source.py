@@ -19,6 +19,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import DayEvent, ServiceDayOpened
+from seatledger.projections.decoding import EventDecoder
 from seatledger.projections.projection import DayInfo
 
 
@@ -28,6 +29,8 @@ class EventSource:
     def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
         self.recorder = recorder
         self.mapper = mapper
+        #: the mapper's results, by pydantic's JSON path where it can (the hot loop's cost)
+        self.decoder = EventDecoder(mapper)
         self._days: dict[UUID, DayInfo] = {}
         self._lock = threading.Lock()
 
@@ -72,9 +75,7 @@ class EventSource:
         return count
 
     def decode(self, notification: Notification) -> DomainEvent:
-        event = self.mapper.to_domain_event(notification)
-        assert isinstance(event, DomainEvent)
-        return event
+        return self.decoder.decode(notification)
 
     def day_of(self, event: DomainEvent) -> DayInfo:
         """The service day an event belongs to: named by the event itself, or (events
