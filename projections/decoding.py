@@ -55,9 +55,10 @@ class EventDecoder:
         self._readers: dict[str, type[DomainEvent]] = {}
 
     def decode(self, stored: StoredEvent) -> DomainEvent:
-        event = self._fast(stored)
-        if event is None:
-            event = self.mapper.to_domain_event(stored)
+        fast = self._fast(stored)
+        if fast is not None:
+            return fast
+        event = self.mapper.to_domain_event(stored)
         assert isinstance(event, DomainEvent)
         return event
 

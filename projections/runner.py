@@ -236,12 +236,21 @@ class PageRunner:
         while stop is None or not stop.is_set():
             if max_pages is not None and pages >= max_pages:
                 break
-            started = time.perf_counter()
-            applied = self.process_page()
+            applied = self.step()
             if applied == 0:
                 break
             total += applied
             pages += 1
+            if applied < self.page_size:
+                break  # a short page: the log had nothing more when it was read
+        return total
+
+    def step(self) -> int:
+        """One page, reported (``projection.page``); returns how many it applied. Fewer than
+        a page: the log had nothing more when it was read (or another runner has it)."""
+        started = time.perf_counter()
+        applied = self.process_page()
+        if applied:
             self.telemetry.emit(
                 "projection.page",
                 level=logging.DEBUG,
@@ -249,9 +258,7 @@ class PageRunner:
                 notifications=applied,
                 seconds=round(time.perf_counter() - started, 4),
             )
-            if applied < self.page_size:
-                break  # a short page: the log had nothing more when it was read
-        return total
+        return applied
 
     def rebuild(self) -> int:
         """Delete the rows, the position and a recorded failure, then replay the whole log.
@@ -283,16 +290,8 @@ class PageRunner:
     def supervised_catch_up(self, stop: threading.Event | None = None) -> bool:
         """Catch up unless resting after a failure; a failure is logged and recorded once,
         then rests for a back-off. True if the projection is caught up."""
-        if not self.due():
-            return False
-        try:
-            self.catch_up(stop=stop)
-        except Exception as exc:
-            self.failed(exc)
-            return False
-        if self._failures:
-            self._recovered()
-        return True
+        (caught_up,) = supervised_catch_up([self], stop)
+        return caught_up
 
     def failed(self, exc: Exception) -> None:
         """Log (and, for an event that cannot be applied, record) one failure; rest."""
@@ -320,6 +319,11 @@ class PageRunner:
             **where,
         )
 
+    def settled(self) -> None:
+        """Caught up: a failure in a row before this one is over."""
+        if self._failures:
+            self._recovered()
+
     def _recovered(self) -> None:
         self.telemetry.emit(
             "projection.recovered", projection=self.name, after_failures=self._failures
@@ -328,3 +332,54 @@ class PageRunner:
         # status ignores a failure the position has passed: if this delete fails, no harm
         with contextlib.suppress(Exception):
             clear_failure(self.db, self.name)
+
+
+def supervised_catch_up(
+    runners: Sequence[PageRunner], stop: threading.Event | None = None
+) -> list[bool]:
+    """Catch several projections up *in turns*, a page each, each under its own supervision
+    (:meth:`PageRunner.supervised_catch_up`: one resting after a failure is skipped, one that
+    fails is logged, recorded and rests; the others go on). Per runner: True if caught up.
+
+    Why in turns: projections over one :class:`EventSource` read mostly the same events (the
+    members and the outbox both read every change event), and the source remembers its last
+    decoded events, so side by side each event is decoded once, not once per projection. A
+    runner leaves the round after a short page (the log had nothing more) or when stopped."""
+    caught_up = [False] * len(runners)
+    active = [index for index, runner in enumerate(runners) if runner.due()]
+    while active:
+        still: list[int] = []
+        for index in active:
+            runner = runners[index]
+            if stop is not None and stop.is_set():
+                applied = 0
+            else:
+                try:
+                    applied = runner.step()
+                except Exception as exc:
+                    runner.failed(exc)
+                    continue
+            if applied >= runner.page_size:  # a full page: more may follow
+                still.append(index)
+                continue
+            runner.settled()
+            caught_up[index] = True
+        active = still
+    return caught_up
+
+
+def catch_up_together(runners: Sequence[PageRunner], *, stop: threading.Event | None = None) -> int:
+    """:meth:`PageRunner.catch_up` of several projections in turns, a page each (see
+    :func:`supervised_catch_up` for why); a failure is raised, as ``catch_up`` raises it.
+    Returns the notifications applied."""
+    total = 0
+    active = list(runners)
+    while active and (stop is None or not stop.is_set()):
+        still = []
+        for runner in active:
+            applied = runner.step()
+            total += applied
+            if applied >= runner.page_size:  # a full page: more may follow
+                still.append(runner)
+        active = still
+    return total
