@@ -26,11 +26,14 @@ Dialect = Literal["sqlite", "postgres"]
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 
+_PLAIN = frozenset({str, int, float, bool, bytes})
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 def normalise(value: Any) -> Any:
     """Database values as the canonical Python values rows are compared by."""
+    if value is None or type(value) in _PLAIN:  # most values: returned as they are, first
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):

@@ -4,6 +4,7 @@ read models, fed from the same pages of notifications.
 Pages come from the recorder's bulk ``select_notifications`` (every topic: the chain covers
 every event), the next page fetched in a background thread while this one is processed.
 Each notification is decoded once (every one: an event that no longer decodes is reported),
+by the read side's fast decoder (:mod:`seatledger.projections.decoding`: the mapper's results),
 and the decoded event is shared by the projections and the invariants. The projections
 write into the scratch database with their own ``apply``: the rows are built by exactly the
 code that builds the live rows.
@@ -125,8 +126,8 @@ class Replay:
                 callback()
 
     def _decode(self, notification: Notification) -> DomainEvent | None:
-        try:
-            return self.source.decode(notification)
+        try:  # the decoder itself: each event is read once here, nothing to remember
+            return self.source.decoder.decode(notification)
         except Exception as exc:  # an edited event may not even decode: report, go on
             self.undecodable.append((notification.id, f"{type(exc).__name__}: {exc}"))
             return None
@@ -136,7 +137,7 @@ class Replay:
             return
         with self.scratch.transaction() as tx:
             for projection in self.projections:
-                topics = projection.topics
+                topics = frozenset(projection.topics)
                 mine = [item for item in batch if item.event.TOPIC in topics]
                 if mine:
                     projection.apply(tx, mine)
