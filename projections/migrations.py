@@ -185,8 +185,9 @@ _PROJECTION_FAILURES = """CREATE TABLE seatledger_projection_failures (
 #: row of the table; the range-only GiST index could not use the equalities. Both go. The
 #: extension goes into ``public`` (it is per database): installed in a store's own schema, a
 #: ``DROP SCHEMA ... CASCADE`` of that store would take every other store's index with it.
+#: ``IF NOT EXISTS``: an operator may build the index beforehand with ``CONCURRENTLY``.
 _MEMBERS_OVERLAP_INDEX = (
-    "CREATE INDEX seatledger_members_overlap ON seatledger_members"
+    "CREATE INDEX IF NOT EXISTS seatledger_members_overlap ON seatledger_members"
     " USING gist (restaurant_id, table_id, tstzrange(start_at, end_at, '[)'))"
 )
 #: The blockers by overlap alone (the same half-open overlap as before: ``&&`` of ``[)``
@@ -273,8 +274,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgres=(
             "CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public",
             _MEMBERS_OVERLAP_INDEX,
-            "DROP INDEX seatledger_members_table_end",
-            "DROP INDEX seatledger_members_window",
+            "DROP INDEX IF EXISTS seatledger_members_table_end",
+            "DROP INDEX IF EXISTS seatledger_members_window",
             _BLOCKERS_BY_OVERLAP,
         ),
     ),
