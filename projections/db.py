@@ -119,6 +119,23 @@ class _SQLiteTx(Tx):
         if rows:
             self.conn.executemany(statement, [dict(r) for r in rows])
 
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if rows:  # positional: the rows as they are, no mapping per row
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' for _ in columns)})",
+                rows,
+            )
+
+    def delete_keys(
+        self, table: str, columns: Sequence[str], keys: Sequence[Sequence[str]]
+    ) -> None:
+        if keys:
+            condition = " AND ".join(f"{column} = ?" for column in columns)
+            self.conn.executemany(f"DELETE FROM {table} WHERE {condition}", keys)
+
 
 class SQLiteReadModels(ReadModelDB):
     """Read models in an SQLite file (beside the events) or in memory.

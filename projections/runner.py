@@ -130,6 +130,17 @@ class PageRunner:
         (row,) = tx.execute("SELECT pg_try_advisory_xact_lock(:key)", {"key": self.lock_key})
         return bool(row[0])
 
+    @staticmethod
+    def _commit_without_waiting(tx: Tx) -> None:
+        """A page's commit does not wait for its WAL flush (PostgreSQL's asynchronous commit,
+        this transaction only). Safe for a read model: rows and tracking position are one
+        transaction, so a crash loses both of the last pages together (well under a second's
+        worth) and they are applied again from the log; and any later synchronous commit (the
+        relay's outcome of a message) flushes the WAL before it, so nothing durable can refer
+        to a lost page. Readers see a page as soon as it commits, as before."""
+        if tx.dialect == "postgres":
+            tx.execute("SET LOCAL synchronous_commit = off")
+
     #: How often a page is read again when another runner moved the position meanwhile.
     MOVED_RETRIES = 3
 
@@ -203,6 +214,7 @@ class PageRunner:
                 return 0
             if self._position(tx) != position:
                 return None
+            self._commit_without_waiting(tx)
             self.projection.apply(tx, batch)
             self._advance(tx, position, batch[-1].notification_id)
         return len(batch)
