@@ -20,6 +20,7 @@ path avoids.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -33,6 +34,7 @@ from seatledger.domain.aggregate import DomainEvent
 _VERSION = "stored_version"
 
 
+@functools.cache
 def _reader(event_class: type[DomainEvent]) -> type[DomainEvent]:
     """The event class, plus the stored ``class_version`` (default 1, as the mapper reads it)."""
     reader: type[DomainEvent] = create_model(  # type: ignore[call-overload]
@@ -52,6 +54,7 @@ class EventDecoder:
         registry: Mapping[str, type[DomainEvent]] | None = getattr(mapper, "registry", None)
         plain = mapper.cipher is None and mapper.compressor is None
         self._classes: dict[str, type[DomainEvent]] = dict(registry or {}) if plain else {}
+        #: topic -> reader (the readers themselves are made once per class and process)
         self._readers: dict[str, type[DomainEvent]] = {}
 
     def decode(self, stored: StoredEvent) -> DomainEvent:
