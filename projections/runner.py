@@ -108,6 +108,10 @@ class PageRunner:
         self._retry_at = 0.0
         #: the clock of the back-off (a test may hand it a manual one)
         self.monotonic: Callable[[], float] = time.monotonic
+        #: where the last page moved the position, and where the next page of a catch-up
+        #: that read a full page starts (None: read the position)
+        self._advanced_to: int | None = None
+        self._continue_after: int | None = None
 
     @property
     def name(self) -> str:
@@ -125,21 +129,20 @@ class PageRunner:
         return int(rows[0][0]) if rows else 0
 
     def _try_lock(self, tx: Tx) -> bool:
+        """The projection's advisory lock (PostgreSQL), and in the same round trip the page's
+        commit made asynchronous (``synchronous_commit`` off, this transaction only): the
+        commit does not wait for its WAL flush. Safe for a read model: rows and position are
+        one transaction, so a crash of the server loses both of its last pages together (well
+        under a second's worth) and they are applied again from the log; and a later
+        synchronous commit (the relay's outcome of a message) flushes the WAL before it, so
+        nothing durable refers to a lost page. Readers see a page once it commits, as before."""
         if tx.dialect != "postgres":
             return True
-        (row,) = tx.execute("SELECT pg_try_advisory_xact_lock(:key)", {"key": self.lock_key})
+        (row,) = tx.execute(
+            "SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)",
+            {"key": self.lock_key},
+        )
         return bool(row[0])
-
-    @staticmethod
-    def _commit_without_waiting(tx: Tx) -> None:
-        """A page's commit does not wait for its WAL flush (PostgreSQL's asynchronous commit,
-        this transaction only). Safe for a read model: rows and tracking position are one
-        transaction, so a crash loses both of the last pages together (well under a second's
-        worth) and they are applied again from the log; and any later synchronous commit (the
-        relay's outcome of a message) flushes the WAL before it, so nothing durable can refer
-        to a lost page. Readers see a page as soon as it commits, as before."""
-        if tx.dialect == "postgres":
-            tx.execute("SET LOCAL synchronous_commit = off")
 
     #: How often a page is read again when another runner moved the position meanwhile.
     MOVED_RETRIES = 3
@@ -149,10 +152,18 @@ class PageRunner:
         another runner holds the projection right now). A page that fails is applied one
         event at a time: :class:`EventNotAppliedError` names the event the projection stopped at."""
         for _ in range(self.MOVED_RETRIES):
-            position = self.position()
+            # after a full page of this catch-up, the position it wrote (one read less per
+            # page); the page's transaction checks it, and anything else reads it afresh
+            position = self._continue_after
+            self._continue_after = None
+            if position is None:
+                position = self.position()
             page = self.source.page(position, self.page_size, self.projection.topics)
+            self._advanced_to = None
             applied = self._apply(position, page)
             if applied is not None:
+                if applied >= self.page_size and len(page) >= self.page_size:
+                    self._continue_after = self._advanced_to
                 return applied
         return 0
 
@@ -214,7 +225,6 @@ class PageRunner:
                 return 0
             if self._position(tx) != position:
                 return None
-            self._commit_without_waiting(tx)
             self.projection.apply(tx, batch)
             self._advance(tx, position, batch[-1].notification_id)
         return len(batch)
@@ -233,6 +243,7 @@ class PageRunner:
                 " VALUES (:name, :position, :now)",
                 params,
             )
+            self._advanced_to = new_position
             return
         moved = tx.execute(
             "UPDATE seatledger_tracking SET notification_id = :position, updated_at = :now"
@@ -241,9 +252,11 @@ class PageRunner:
         )
         if not moved:
             raise TrackingConflictError(f"{self.name}: tracking moved past {expected}")
+        self._advanced_to = new_position
 
     def catch_up(self, *, stop: threading.Event | None = None, max_pages: int | None = None) -> int:
         """Process pages until nothing is left (or stopped); returns notifications applied."""
+        self.new_round()
         total = pages = 0
         while stop is None or not stop.is_set():
             if max_pages is not None and pages >= max_pages:
@@ -256,6 +269,11 @@ class PageRunner:
             if applied < self.page_size:
                 break  # a short page: the log had nothing more when it was read
         return total
+
+    def new_round(self) -> None:
+        """A catch-up starts: its first page reads the position (pages after a full page of
+        the same catch-up start where that page left it)."""
+        self._continue_after = None
 
     def step(self) -> int:
         """One page, reported (``projection.page``); returns how many it applied. Fewer than
@@ -279,6 +297,7 @@ class PageRunner:
             if not self._try_lock(tx):
                 raise TrackingConflictError(f"{self.name}: another runner is active")
             self.projection.reset(tx)
+            self.new_round()
             tx.execute(
                 "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}
             )
@@ -359,6 +378,8 @@ def supervised_catch_up(
     runner leaves the round after a short page (the log had nothing more) or when stopped."""
     caught_up = [False] * len(runners)
     active = [index for index, runner in enumerate(runners) if runner.due()]
+    for index in active:
+        runners[index].new_round()
     while active:
         still: list[int] = []
         for index in active:
@@ -386,6 +407,8 @@ def catch_up_together(runners: Sequence[PageRunner], *, stop: threading.Event | 
     Returns the notifications applied."""
     total = 0
     active = list(runners)
+    for runner in active:
+        runner.new_round()
     while active and (stop is None or not stop.is_set()):
         still = []
         for runner in active:
