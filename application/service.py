@@ -98,6 +98,7 @@ from seatledger.domain.errors import InvalidInputError
 from seatledger.domain.service_day import Outcome, ServiceDay
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability
+from seatledger.projections.runner import catch_up_together
 
 C = TypeVar("C", bound=Command)
 V = TypeVar("V")
@@ -397,7 +398,7 @@ class AssignmentService(SnapshottingApplication):
     @query_api(CatchUpProjections)
     def catch_up_projections(self) -> int:
         """Bring every read model up to date now (tests, tools); returns events applied."""
-        return sum(runner.catch_up() for runner in self.projection_runners)
+        return catch_up_together(self.projection_runners)
 
     @query_api(LoadDay)
     def load_day(self, restaurant_id: str, service_date: date) -> ServiceDay | None:

@@ -5,10 +5,17 @@ event table of a store in scratch schema A. Both sides then catch the ``members`
 projections up from position 0, one projection after the other, over the same notifications:
 
 * **ours** — ``PageRunner`` (``service.projection_runners``' factory), one transaction per page
-  of ``--page-size`` notifications, read models in schema A;
+  of ``--page-size`` notifications, the two projections in turns a page each
+  (``catch_up_together``, as the worker runs them: each event decoded once for both), read
+  models in schema A;
 * **library** — ``eventsourcing.projection.ProjectionRunner`` with a ``Projection`` whose
   ``process_event`` writes the same rows through a ``PostgresTrackingRecorder`` subclass, one
   transaction per event (rows + ``_insert_tracking``), into the same tables in schema B.
+
+* **raw** — the baseline of issue 12's target (catch-up ≥ 0.3 times it): every notification of
+  the log read with the recorder's bulk ``select_notifications`` in pages of the same size,
+  each state touched, nothing decoded or written. Reported as ``ratio_to_raw``: our catch-up's
+  log events per second over the raw read's, measured in the same repeat.
 
 The per-event work is identical by construction: the library side calls our projections'
 ``apply`` with a page of one event, inside the library's transaction (so ``member_rows`` and
@@ -26,8 +33,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
@@ -80,6 +88,7 @@ from seatledger.projections.members import MembersProjection, all_members
 from seatledger.projections.migrations import migrate
 from seatledger.projections.outbox import OutboxProjection, all_outbox
 from seatledger.projections.projection import Projected, Projection
+from seatledger.projections.runner import PageRunner, catch_up_together
 from seatledger.projections.source import EventSource
 
 NAME = "projection-catchup"
@@ -231,6 +240,8 @@ class Result:
     outbox_rows: int = 0
     ours: list[Run] = field(default_factory=list)
     library: list[Run] = field(default_factory=list)
+    #: seconds of each raw paged read of the whole log (the issue-12 baseline)
+    raw: list[float] = field(default_factory=list)
 
     @property
     def applied(self) -> int:
@@ -242,6 +253,11 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.median_seconds("library") / self.median_seconds("ours")
+
+    @property
+    def raw_ratio(self) -> float:
+        """Our catch-up rate over the raw paged read's, both in log events per second."""
+        return median(self.raw) / self.median_seconds("ours")
 
     @property
     def pair_ratios(self) -> list[float]:
@@ -279,6 +295,13 @@ class Result:
             "ours": side(self.ours),
             "library": side(self.library),
             "ratio": round(self.ratio, 2),
+            "raw": {
+                "median_seconds": round(median(self.raw), 3),
+                "log_events_per_s": round(rate(self.events, median(self.raw)), 1),
+                "runs_seconds": [round(t, 3) for t in self.raw],
+            },
+            "ratio_to_raw": round(self.raw_ratio, 3),
+            "ratio_to_raw_target": 0.3,
             "pair_ratios": [round(r, 2) for r in self.pair_ratios],
             "machine": self.machine.as_dict(),
             "load_average": {"before": self.load_before, "after": self.load_after},
@@ -301,26 +324,50 @@ def _drop_library_tracking(conninfo: str, schema: str) -> None:
             )
 
 
+def run_raw(service: AssignmentService, page_size: int) -> tuple[int, float]:
+    """The baseline of issue 12: every notification of the log read with the recorder's
+    bulk ``select_notifications`` in pages of the runner's page size, each state touched
+    (its length summed), nothing decoded, nothing written. Returns (count, seconds)."""
+    count = size = after = 0
+    with Stopwatch() as watch:
+        while page := service.recorder.select_notifications(
+            start=after, limit=page_size, inclusive_of_start=False
+        ):
+            count += len(page)
+            size += sum(len(n.state) for n in page)
+            after = page[-1].id
+    return count, watch.seconds
+
+
 def run_ours(service: AssignmentService, subsets: dict[str, Subset]) -> Run:
-    """Catch both projections up with fresh page runners (a cold day cache), timed.
+    """Catch both projections up with fresh page runners (a cold day cache and a cold memo of
+    decoded events), in turns a page each, as the worker and ``catch_up_projections`` do
+    (``catch_up_together``), timed; a projection's time is the sum of its pages' times.
 
     ``catch_up()`` also returns when another process holds the projection's advisory lock
     (the key is per projection name, not per schema, so a seatledger store in another schema
     of the same database contends); such early returns are retried and counted."""
     source = EventSource(service.recorder, service.mapper)
     runners = projection_runners(service.read_models, source, service.telemetry, service.settings)
-    per_projection: dict[str, float] = {}
-    applied = lock_busy = 0
+    per_projection = {runner.name: 0.0 for runner in runners}
     for runner in runners:
-        last_id = subsets[runner.name].last_id
-        with Stopwatch() as watch:
-            applied += runner.catch_up()
-            while runner.position() < last_id:
+
+        def timed(runner: PageRunner = runner, step: Callable[[], int] = runner.step) -> int:
+            with Stopwatch() as watch:
+                applied = step()
+            per_projection[runner.name] += watch.seconds
+            return applied
+
+        runner.step = timed  # type: ignore[method-assign]
+    applied = lock_busy = 0
+    with Stopwatch() as watch:
+        applied += catch_up_together(runners)
+        for runner in runners:
+            while runner.position() < subsets[runner.name].last_id:
                 lock_busy += 1
                 time.sleep(0.001)
                 applied += runner.catch_up()
-        per_projection[runner.name] = watch.seconds
-    return Run("ours", sum(per_projection.values()), per_projection, applied, lock_busy)
+    return Run("ours", watch.seconds, per_projection, applied, lock_busy)
 
 
 def run_library(service: AssignmentService, env: dict[str, str], subsets: dict[str, Subset]) -> Run:
@@ -427,11 +474,20 @@ def measure(
             machine=machine(conninfo),
             load_before=load_average(),
         )
+        # the generated log stays referenced here: keep the cycle collector from scanning it
+        # again and again in every side's timings (a worker holds no such log)
+        gc.collect()
+        gc.freeze()
         env = library_env(store_settings, view_settings)
         with PostgresReadModels(conninfo, schema_b, max_size=2) as views:
             migrate(views)
             for index in range(1, repeat + 1):
                 # alternate the sides so drift (autovacuum, caches) hits both alike
+                count, raw_seconds = run_raw(service, page_size)
+                if count != copied:
+                    raise AssertionError(f"the raw read saw {count} of {copied} events")
+                result.raw.append(raw_seconds)
+                progress(f"run {index}/{repeat} raw:     {raw_seconds:8.2f} s")
                 _truncate_read_models(service.read_models)
                 ours = run_ours(service, subsets)
                 progress(f"run {index}/{repeat} ours:    {ours.seconds:8.2f} s")
@@ -451,7 +507,16 @@ def measure(
 
 
 def report(result: Result) -> None:
-    rows: list[list[object]] = []
+    rows: list[list[object]] = [
+        [
+            "raw paged read (baseline)",
+            f"{median(result.raw):.2f}",
+            f"{rate(result.events, median(result.raw)):,.0f}",
+            "",
+            "",
+            ", ".join(f"{t:.2f}" for t in result.raw),
+        ]
+    ]
     for label, side in (("ours: PageRunner", "ours"), ("library: ProjectionRunner", "library")):
         runs = result.ours if side == "ours" else result.library
         seconds = result.median_seconds(side)
@@ -487,6 +552,10 @@ def report(result: Result) -> None:
         f" (per repeat: {pairs});"
         f" rows identical on both sides: {result.members_rows:,} members,"
         f" {result.outbox_rows:,} outbox"
+    )
+    print(
+        f"catch-up rate / raw paged read rate: {result.raw_ratio:.2f} (target 0.3;"
+        " both in log events per second)"
     )
     busy = sum(run.lock_busy for run in result.ours)
     print(

@@ -1,7 +1,9 @@
 """Is table T free for window W (excluding booking B)?
 
 Primary path (PostgreSQL): the ``seatledger_table_blockers`` SQL function over the members
-table (``seatledger_table_available`` is "none blocks", for other database clients).
+table (``seatledger_table_available`` is "none blocks", for other database clients), called
+in ``FROM`` so it is inlined and planned on the GiST overlap index of migration 7, the same
+plan whatever the window (flat in the restaurant's history, generic plans included).
 Fallback for a *schema miss* (the function or table is missing): the legacy scan, which
 reads only the rows of T that overlap W (``start_at < W.end and end_at > W.start``, indexed).
 If the members table itself is missing, the answer comes from the event store. Any other
@@ -34,6 +36,15 @@ Path = Literal["function", "scan", "event_store"]
 #: The tenancy look-up of a table's other owners: how many it names, and its time limit.
 OWNERS_SHOWN = 5
 OWNERS_TIMEOUT_MS = 200
+
+#: The function path's statement. In FROM, not the select list: there the SQL function is
+#: inlined, so the plan is this statement's own, and custom and generic plans alike (psycopg
+#: prepares a statement after five runs) use the overlap index of migration 7.
+BLOCKERS_QUERY = (
+    "SELECT blocker FROM seatledger_table_blockers(:restaurant_id, :table_id,"
+    " CAST(:start_at AS TIMESTAMPTZ), CAST(:end_at AS TIMESTAMPTZ),"
+    " CAST(:exclude AS TEXT)) AS blocker"
+)
 
 #: Answers from the event store: (restaurant, table, window, excluded booking) -> blocking ids
 EventStoreAnswer = Callable[[str, str, Window, str | None], list[str]]
@@ -171,12 +182,7 @@ class AvailabilityQueries:
 
     @staticmethod
     def _function(tx: Tx, params: Mapping[str, object]) -> Availability:
-        rows = tx.execute(
-            "SELECT seatledger_table_blockers(:restaurant_id, :table_id,"
-            " CAST(:start_at AS TIMESTAMPTZ), CAST(:end_at AS TIMESTAMPTZ),"
-            " CAST(:exclude AS TEXT))",
-            params,
-        )
+        rows = tx.execute(BLOCKERS_QUERY, params)
         blocking = sorted(str(row[0]) for row in rows)
         return Availability(not blocking, "function", blocking)
 

@@ -26,11 +26,14 @@ Dialect = Literal["sqlite", "postgres"]
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 
+_PLAIN = frozenset({str, int, float, bool, bytes})
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 def normalise(value: Any) -> Any:
     """Database values as the canonical Python values rows are compared by."""
+    if value is None or type(value) in _PLAIN:  # most values: returned as they are, first
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
@@ -115,6 +118,23 @@ class _SQLiteTx(Tx):
     def executemany(self, statement: str, rows: Sequence[Params]) -> None:
         if rows:
             self.conn.executemany(statement, [dict(r) for r in rows])
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if rows:  # positional: the rows as they are, no mapping per row
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' for _ in columns)})",
+                rows,
+            )
+
+    def delete_keys(
+        self, table: str, columns: Sequence[str], keys: Sequence[Sequence[str]]
+    ) -> None:
+        if keys:
+            condition = " AND ".join(f"{column} = ?" for column in columns)
+            self.conn.executemany(f"DELETE FROM {table} WHERE {condition}", keys)
 
 
 class SQLiteReadModels(ReadModelDB):

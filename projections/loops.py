@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from seatledger.projections.runner import PageRunner, Reporter
+from seatledger.projections.runner import PageRunner, Reporter, supervised_catch_up
 
 
 class Wakeups(Protocol):
@@ -117,7 +117,7 @@ def serve(
     by then at the latest. ``on_idle``: everything caught up; ``on_failure``: a round in
     which some projection failed or rests."""
     while not stop.is_set():
-        caught_up = [runner.supervised_catch_up(stop) for runner in runners]
+        caught_up = supervised_catch_up(runners, stop)
         if stop.is_set():
             break
         if all(caught_up):
@@ -184,7 +184,7 @@ class BackgroundProjections:
             self.nudge()
             return False
         try:
-            caught_up = all([runner.supervised_catch_up() for runner in runners])
+            caught_up = all(supervised_catch_up(runners))
         finally:
             self._busy.release()
         if not caught_up:
@@ -199,5 +199,4 @@ class BackgroundProjections:
             if self._stop.is_set():
                 break
             with self._busy:
-                for runner in self.runners:
-                    runner.supervised_catch_up(self._stop)
+                supervised_catch_up(self.runners, self._stop)

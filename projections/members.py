@@ -12,13 +12,13 @@ from operator import attrgetter
 from typing import Any
 
 from seatledger.domain.service_day import TableChange
-from seatledger.domain.values import utc_instant
 from seatledger.projections.db import ReadModelDB, Tx
 from seatledger.projections.projection import (
     CHANGE_TOPICS,
     DayInfo,
     Projected,
     Projection,
+    instant,
     table_change,
 )
 
@@ -54,8 +54,8 @@ def member_rows(change: TableChange, day: DayInfo, notification_id: int) -> list
             table_id=member.table_id,
             assignment_id=member.assignment_id,
             service_date=day.service_date.isoformat(),
-            start_at=utc_instant(change.window.start),
-            end_at=utc_instant(change.window.end),
+            start_at=instant(change.window.start),
+            end_at=instant(change.window.end),
             merge_group_id=change.merge_group_id,
             idempotency_key=change.idempotency_key,
             source=change.source,

@@ -177,6 +177,38 @@ _PROJECTION_FAILURES = """CREATE TABLE seatledger_projection_failures (
     last_failed_at TEXT NOT NULL
 )"""
 
+#: Migration 7: availability that stays flat in history. One GiST index answers "rows of this
+#: restaurant's table whose window overlaps W" directly: equality on the two text columns
+#: (``btree_gist``'s operator classes) and ``&&`` on the window, so a look-up touches only the
+#: overlapping rows whatever the plan's parameter values. The old btree on ``end_at`` let a
+#: generic plan (a SQL function's body, a prepared statement after five runs) walk every later
+#: row of the table; the range-only GiST index could not use the equalities. Both go. The
+#: extension goes into ``public`` (it is per database): installed in a store's own schema, a
+#: ``DROP SCHEMA ... CASCADE`` of that store would take every other store's index with it.
+#: ``IF NOT EXISTS``: an operator may build the index beforehand with ``CONCURRENTLY``.
+_MEMBERS_OVERLAP_INDEX = (
+    "CREATE INDEX IF NOT EXISTS seatledger_members_overlap ON seatledger_members"
+    " USING gist (restaurant_id, table_id, tstzrange(start_at, end_at, '[)'))"
+)
+#: The blockers by overlap alone (the same half-open overlap as before: ``&&`` of ``[)``
+#: ranges is ``start < W.end AND end > W.start``); a set-returning SQL function the planner
+#: inlines when it is called in ``FROM``, so every caller's plan is the index's.
+_BLOCKERS_BY_OVERLAP = """
+CREATE OR REPLACE FUNCTION seatledger_table_blockers(
+    p_restaurant_id TEXT, p_table_id TEXT, p_start TIMESTAMPTZ, p_end TIMESTAMPTZ,
+    p_exclude_booking_id TEXT
+) RETURNS SETOF TEXT
+LANGUAGE sql STABLE
+AS $$
+    SELECT DISTINCT m.booking_id FROM seatledger_members m
+    WHERE m.restaurant_id = p_restaurant_id
+      AND m.table_id = p_table_id
+      AND tstzrange(m.start_at, m.end_at, '[)') && tstzrange(p_start, p_end, '[)')
+      AND m.booking_id IS DISTINCT FROM p_exclude_booking_id
+    ORDER BY m.booking_id
+$$
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -233,6 +265,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         "projection failures (the event a projection stopped before, for status)",
         sqlite=(_PROJECTION_FAILURES,),
         postgres=(_PROJECTION_FAILURES,),
+    ),
+    Migration(
+        7,
+        "availability by overlap: one GiST index on (restaurant, table, window), btree_gist",
+        # SQLite has no range types; its scan reads (restaurant, table, end_at) as before
+        sqlite=(),
+        postgres=(
+            "CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public",
+            _MEMBERS_OVERLAP_INDEX,
+            "DROP INDEX IF EXISTS seatledger_members_table_end",
+            "DROP INDEX IF EXISTS seatledger_members_window",
+            _BLOCKERS_BY_OVERLAP,
+        ),
     ),
 )
 

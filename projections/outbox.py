@@ -19,13 +19,14 @@ from uuid import UUID
 
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import HoldConfirmed, PolicyDriftDetected, TableChange
-from seatledger.domain.values import canonical_json, derive_id, utc_instant
+from seatledger.domain.values import canonical_json, derive_id
 from seatledger.projections.db import ReadModelDB, Tx
 from seatledger.projections.projection import (
     CHANGE_TOPICS,
     DayInfo,
     Projected,
     Projection,
+    instant,
     table_change,
 )
 
@@ -80,8 +81,8 @@ def sync_dedupe_key(change: TableChange) -> str:
     return ":".join(
         (
             change.booking_id,
-            utc_instant(change.window.start),
-            utc_instant(change.window.end),
+            instant(change.window.start),
+            instant(change.window.end),
             ",".join(sorted(change.tables)),
         )
     )
@@ -89,7 +90,7 @@ def sync_dedupe_key(change: TableChange) -> str:
 
 def messages_for(event: DomainEvent, notification_id: int, day: DayInfo) -> list[OutboxMessage]:
     """The outbox messages one stored event produces, in a stable order."""
-    occurred_at = utc_instant(event.timestamp)
+    occurred_at = instant(event.timestamp)
     out: list[tuple[MessageType, str, str, dict[str, Any]]] = []
 
     change = table_change(event)
@@ -109,8 +110,8 @@ def messages_for(event: DomainEvent, notification_id: int, day: DayInfo) -> list
                         {"tableId": m.table_id, "assignmentId": m.assignment_id}
                         for m in change.members
                     ],
-                    "startAt": utc_instant(change.window.start),
-                    "endAt": utc_instant(change.window.end),
+                    "startAt": instant(change.window.start),
+                    "endAt": instant(change.window.end),
                     "mergeGroupId": change.merge_group_id,
                     "idempotencyKey": change.idempotency_key,
                     "holdId": change.hold_id,
@@ -136,9 +137,9 @@ def messages_for(event: DomainEvent, notification_id: int, day: DayInfo) -> list
                     "restaurantId": day.restaurant_id,
                     "zoneId": event.zone_id,
                     "tableIds": sorted(event.hold_tables),
-                    "startAt": utc_instant(event.change.window.start),
-                    "endAt": utc_instant(event.change.window.end),
-                    "expiresAt": utc_instant(event.expires_at),
+                    "startAt": instant(event.change.window.start),
+                    "endAt": instant(event.change.window.end),
+                    "expiresAt": instant(event.expires_at),
                     "actorId": event.actor_id,
                     "occurredAt": occurred_at,
                 },

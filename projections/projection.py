@@ -20,7 +20,12 @@ from datetime import date
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import TableChange
 from seatledger.domain.service_day.events import DAY_EVENTS
+from seatledger.domain.values import utc_instant
 from seatledger.projections.db import Tx
+
+#: :func:`~seatledger.domain.values.utc_instant`, remembered: a page formats the same few
+#: windows and instants many times over (rows, keys, payloads), and ``strftime`` is the cost.
+instant = functools.lru_cache(maxsize=8192)(utc_instant)
 
 
 @functools.cache

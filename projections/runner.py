@@ -108,6 +108,10 @@ class PageRunner:
         self._retry_at = 0.0
         #: the clock of the back-off (a test may hand it a manual one)
         self.monotonic: Callable[[], float] = time.monotonic
+        #: where the last page moved the position, and where the next page of a catch-up
+        #: that read a full page starts (None: read the position)
+        self._advanced_to: int | None = None
+        self._continue_after: int | None = None
 
     @property
     def name(self) -> str:
@@ -125,9 +129,19 @@ class PageRunner:
         return int(rows[0][0]) if rows else 0
 
     def _try_lock(self, tx: Tx) -> bool:
+        """The projection's advisory lock (PostgreSQL), and in the same round trip the page's
+        commit made asynchronous (``synchronous_commit`` off, this transaction only): the
+        commit does not wait for its WAL flush. Safe for a read model: rows and position are
+        one transaction, so a crash of the server loses both of its last pages together (well
+        under a second's worth) and they are applied again from the log; and a later
+        synchronous commit (the relay's outcome of a message) flushes the WAL before it, so
+        nothing durable refers to a lost page. Readers see a page once it commits, as before."""
         if tx.dialect != "postgres":
             return True
-        (row,) = tx.execute("SELECT pg_try_advisory_xact_lock(:key)", {"key": self.lock_key})
+        (row,) = tx.execute(
+            "SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)",
+            {"key": self.lock_key},
+        )
         return bool(row[0])
 
     #: How often a page is read again when another runner moved the position meanwhile.
@@ -138,10 +152,18 @@ class PageRunner:
         another runner holds the projection right now). A page that fails is applied one
         event at a time: :class:`EventNotAppliedError` names the event the projection stopped at."""
         for _ in range(self.MOVED_RETRIES):
-            position = self.position()
+            # after a full page of this catch-up, the position it wrote (one read less per
+            # page); the page's transaction checks it, and anything else reads it afresh
+            position = self._continue_after
+            self._continue_after = None
+            if position is None:
+                position = self.position()
             page = self.source.page(position, self.page_size, self.projection.topics)
+            self._advanced_to = None
             applied = self._apply(position, page)
             if applied is not None:
+                if applied >= self.page_size and len(page) >= self.page_size:
+                    self._continue_after = self._advanced_to
                 return applied
         return 0
 
@@ -221,6 +243,7 @@ class PageRunner:
                 " VALUES (:name, :position, :now)",
                 params,
             )
+            self._advanced_to = new_position
             return
         moved = tx.execute(
             "UPDATE seatledger_tracking SET notification_id = :position, updated_at = :now"
@@ -229,19 +252,35 @@ class PageRunner:
         )
         if not moved:
             raise TrackingConflictError(f"{self.name}: tracking moved past {expected}")
+        self._advanced_to = new_position
 
     def catch_up(self, *, stop: threading.Event | None = None, max_pages: int | None = None) -> int:
         """Process pages until nothing is left (or stopped); returns notifications applied."""
+        self.new_round()
         total = pages = 0
         while stop is None or not stop.is_set():
             if max_pages is not None and pages >= max_pages:
                 break
-            started = time.perf_counter()
-            applied = self.process_page()
+            applied = self.step()
             if applied == 0:
                 break
             total += applied
             pages += 1
+            if applied < self.page_size:
+                break  # a short page: the log had nothing more when it was read
+        return total
+
+    def new_round(self) -> None:
+        """A catch-up starts: its first page reads the position (pages after a full page of
+        the same catch-up start where that page left it)."""
+        self._continue_after = None
+
+    def step(self) -> int:
+        """One page, reported (``projection.page``); returns how many it applied. Fewer than
+        a page: the log had nothing more when it was read (or another runner has it)."""
+        started = time.perf_counter()
+        applied = self.process_page()
+        if applied:
             self.telemetry.emit(
                 "projection.page",
                 level=logging.DEBUG,
@@ -249,9 +288,7 @@ class PageRunner:
                 notifications=applied,
                 seconds=round(time.perf_counter() - started, 4),
             )
-            if applied < self.page_size:
-                break  # a short page: the log had nothing more when it was read
-        return total
+        return applied
 
     def rebuild(self) -> int:
         """Delete the rows, the position and a recorded failure, then replay the whole log.
@@ -260,6 +297,7 @@ class PageRunner:
             if not self._try_lock(tx):
                 raise TrackingConflictError(f"{self.name}: another runner is active")
             self.projection.reset(tx)
+            self.new_round()
             tx.execute(
                 "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}
             )
@@ -283,16 +321,8 @@ class PageRunner:
     def supervised_catch_up(self, stop: threading.Event | None = None) -> bool:
         """Catch up unless resting after a failure; a failure is logged and recorded once,
         then rests for a back-off. True if the projection is caught up."""
-        if not self.due():
-            return False
-        try:
-            self.catch_up(stop=stop)
-        except Exception as exc:
-            self.failed(exc)
-            return False
-        if self._failures:
-            self._recovered()
-        return True
+        (caught_up,) = supervised_catch_up([self], stop)
+        return caught_up
 
     def failed(self, exc: Exception) -> None:
         """Log (and, for an event that cannot be applied, record) one failure; rest."""
@@ -320,6 +350,11 @@ class PageRunner:
             **where,
         )
 
+    def settled(self) -> None:
+        """Caught up: a failure in a row before this one is over."""
+        if self._failures:
+            self._recovered()
+
     def _recovered(self) -> None:
         self.telemetry.emit(
             "projection.recovered", projection=self.name, after_failures=self._failures
@@ -328,3 +363,58 @@ class PageRunner:
         # status ignores a failure the position has passed: if this delete fails, no harm
         with contextlib.suppress(Exception):
             clear_failure(self.db, self.name)
+
+
+def supervised_catch_up(
+    runners: Sequence[PageRunner], stop: threading.Event | None = None
+) -> list[bool]:
+    """Catch several projections up *in turns*, a page each, each under its own supervision
+    (:meth:`PageRunner.supervised_catch_up`: one resting after a failure is skipped, one that
+    fails is logged, recorded and rests; the others go on). Per runner: True if caught up.
+
+    Why in turns: projections over one :class:`EventSource` read mostly the same events (the
+    members and the outbox both read every change event), and the source remembers its last
+    decoded events, so side by side each event is decoded once, not once per projection. A
+    runner leaves the round after a short page (the log had nothing more) or when stopped."""
+    caught_up = [False] * len(runners)
+    active = [index for index, runner in enumerate(runners) if runner.due()]
+    for index in active:
+        runners[index].new_round()
+    while active:
+        still: list[int] = []
+        for index in active:
+            runner = runners[index]
+            if stop is not None and stop.is_set():
+                applied = 0
+            else:
+                try:
+                    applied = runner.step()
+                except Exception as exc:
+                    runner.failed(exc)
+                    continue
+            if applied >= runner.page_size:  # a full page: more may follow
+                still.append(index)
+                continue
+            runner.settled()
+            caught_up[index] = True
+        active = still
+    return caught_up
+
+
+def catch_up_together(runners: Sequence[PageRunner], *, stop: threading.Event | None = None) -> int:
+    """:meth:`PageRunner.catch_up` of several projections in turns, a page each (see
+    :func:`supervised_catch_up` for why); a failure is raised, as ``catch_up`` raises it.
+    Returns the notifications applied."""
+    total = 0
+    active = list(runners)
+    for runner in active:
+        runner.new_round()
+    while active and (stop is None or not stop.is_set()):
+        still = []
+        for runner in active:
+            applied = runner.step()
+            total += applied
+            if applied >= runner.page_size:  # a full page: more may follow
+                still.append(runner)
+        active = still
+    return total

@@ -19,6 +19,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import DayEvent, ServiceDayOpened
+from seatledger.projections.decoding import EventDecoder
 from seatledger.projections.projection import DayInfo
 
 
@@ -28,8 +29,12 @@ class EventSource:
     def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
         self.recorder = recorder
         self.mapper = mapper
+        #: the mapper's results, by pydantic's JSON path where it can (the hot loop's cost)
+        self.decoder = EventDecoder(mapper)
         self._days: dict[UUID, DayInfo] = {}
         self._lock = threading.Lock()
+        #: the last events decoded, by notification id (oldest first)
+        self._memo: dict[int, DomainEvent] = {}
 
     def page(self, after: int, limit: int, topics: Sequence[str]) -> Sequence[Notification]:
         return self.recorder.select_notifications(
@@ -71,9 +76,22 @@ class EventSource:
             count, after = count + len(page), page[-1].id
         return count
 
+    #: Decoded events remembered: projections that take turns a page each (the members and
+    #: the outbox read mostly the same events, the change topics) decode each event once.
+    #: Events are frozen values and notification ids never name another event, so sharing
+    #: is safe; a failure to decode is not remembered.
+    MEMO = 4096
+
     def decode(self, notification: Notification) -> DomainEvent:
-        event = self.mapper.to_domain_event(notification)
-        assert isinstance(event, DomainEvent)
+        with self._lock:
+            event = self._memo.get(notification.id)
+        if event is not None:
+            return event
+        event = self.decoder.decode(notification)
+        with self._lock:
+            self._memo[notification.id] = event
+            if len(self._memo) > self.MEMO:
+                del self._memo[next(iter(self._memo))]
         return event
 
     def day_of(self, event: DomainEvent) -> DayInfo:

@@ -16,7 +16,7 @@ from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from seatledger.domain.values import Window
-from seatledger.projections.availability import is_schema_cache_miss_error
+from seatledger.projections.availability import BLOCKERS_QUERY, is_schema_cache_miss_error
 from seatledger.projections.migrations import MIGRATIONS
 from tests.support import assign, booking, floor
 
@@ -241,3 +241,44 @@ def test_sqlite_missing_read_model_answers_from_events(tmp_path: Path) -> None:
             ["b1"],
         )
         assert sink.named("availability.fallback")[0].fields["failed_path"] == "scan"
+
+
+#: A deep history: 200 days x 20 tables x 5 bookings of one restaurant, one row each.
+_HISTORY = """
+INSERT INTO seatledger_members
+SELECT 'r1', 'h-' || d || '-' || t || '-' || k, 'T' || t, 'a-' || d || '-' || t || '-' || k,
+       DATE '2020-01-01' + d,
+       TIMESTAMPTZ '2020-01-01 11:00+00' + d * INTERVAL '1 day' + k * INTERVAL '2 hours',
+       TIMESTAMPTZ '2020-01-01 12:40+00' + d * INTERVAL '1 day' + k * INTERVAL '2 hours',
+       NULL, NULL, 'staff', 1
+FROM generate_series(0, 199) d, generate_series(0, 19) t, generate_series(0, 4) k
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plans", ["force_generic_plan", "force_custom_plan"])
+def test_the_function_path_plans_on_the_overlap_index(
+    pg_service: tuple[AssignmentService, RecordingSink], plans: str
+) -> None:
+    """Flat in history: the statement the service sends looks rows up by (restaurant, table,
+    window overlap) on the GiST index, in a generic plan (what a prepared statement or a SQL
+    function's body gets, whatever the window) as in a custom one. Timing is the bench's."""
+    service, _ = pg_service
+    positional = BLOCKERS_QUERY
+    for number, name in enumerate(("restaurant_id", "table_id", "start_at", "end_at", "exclude")):
+        positional = positional.replace(f":{name}", f"${number + 1}")
+    with admin(service) as conn:
+        conn.execute(_HISTORY)
+        conn.execute("ANALYZE seatledger_members")
+        conn.execute(f"SET plan_cache_mode = {plans}")
+        conn.execute(f"PREPARE blockers (text, text, text, text, text) AS {positional}")
+        for day in ("2020-01-02", "2020-07-01"):  # early in history (the old plan's worst)
+            rows = conn.execute(
+                f"EXPLAIN EXECUTE blockers('r1', 'T3', '{day}T12:00:00Z', '{day}T13:00:00Z', NULL)"
+            ).fetchall()
+            plan = "\n".join(str(row[0]) for row in rows)
+            assert "seatledger_members_overlap" in plan, plan
+        found = conn.execute(
+            "EXECUTE blockers('r1', 'T3', '2020-01-02T12:40:00Z', '2020-01-02T13:01:00Z', NULL)"
+        ).fetchall()
+    assert found == [("h-1-3-1",)]  # half-open: the window ending 12:40 does not block

@@ -11,6 +11,7 @@ edited, deleted, inserted or moved.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -36,19 +37,24 @@ SHORT = 16
 def event_digest(originator_id: UUID | str, version: int, topic: str, state: bytes) -> bytes:
     """The digest of one stored event: length-prefixed fields, so no two events collide."""
     oid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-    encoded_topic = topic.encode()
     return hashlib.sha256(
         b"".join(
             (
                 oid.bytes,
                 version.to_bytes(8, "big"),
-                len(encoded_topic).to_bytes(4, "big"),
-                encoded_topic,
+                _topic_field(topic),
                 len(state).to_bytes(8, "big"),
                 state,
             )
         )
     ).digest()
+
+
+@functools.lru_cache(maxsize=256)
+def _topic_field(topic: str) -> bytes:
+    """A topic's length-prefixed bytes (a log has a few dozen topics: encoded once each)."""
+    encoded = topic.encode()
+    return len(encoded).to_bytes(4, "big") + encoded
 
 
 @dataclass
