@@ -161,7 +161,13 @@ class AssignmentService(Application[UUID]):
         )
         self._ledger = CommandLedger(self._store)
         self._handlers = CommandHandlers(self.hold_rules, self.settings.planner_search_budget)
-        self._results = ReadYourWrites(self.read_models, self.settings, self.telemetry)
+        self._results = ReadYourWrites(
+            self.read_models,
+            self.settings,
+            self.telemetry,
+            members_runner=read_side.members_runner,
+            last_save=self._store.last_save,
+        )
         self._auto_assign = AutoAssignProcess(
             self._store,
             self._handlers,

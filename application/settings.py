@@ -115,9 +115,9 @@ class Settings(BaseSettings):
     #: migration at start; false: no process runs DDL, and such a store is refused.
     migrate_on_start: bool = True
     read_model_pool_size: int = Field(default=2, ge=1)
-    #: Read-your-writes: extra reads of the members read model, and the pause between them.
-    read_your_writes_retries: int = Field(default=2, ge=0)
-    read_your_writes_delay_ms: int = Field(default=15, ge=0)
+    #: Read-your-writes: the longest a command waits for the members projection to pass its
+    #: save (then the rows not yet visible come back with assignment id "", and a warning).
+    read_your_writes_timeout_ms: int = Field(default=50, ge=0)
     availability_statement_timeout_ms: int = Field(default=2000, ge=1)
 
     relay_batch_size: int = Field(default=100, ge=1)

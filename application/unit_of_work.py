@@ -86,6 +86,15 @@ class SaveHook(Protocol[V_contra]):
 
 
 @dataclass(frozen=True)
+class SaveMark:
+    """The last save of this thread's command: its last notification id, and whether the
+    service projected it in this thread right after the save (in-process projections)."""
+
+    notification_id: int
+    projected: bool
+
+
+@dataclass(frozen=True)
 class Step:
     """The origin of a step of an automated run (its command id derived from the run's)."""
 
@@ -307,7 +316,7 @@ class AggregateStore:
         clock: Clock,
         telemetry: Telemetry,
         retries: int,
-        saved: Callable[[Sequence[Recording[UUID]]], None],
+        saved: Callable[[Sequence[Recording[UUID]]], bool],
     ) -> None:
         self._app = app
         self._clock = clock
@@ -317,6 +326,7 @@ class AggregateStore:
         self._cache_lock = threading.Lock()
         self._directory: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._floor_views: dict[str, FloorView] = {}
+        self._marks = threading.local()
 
     def run(
         self, origin: Origin, act: Callable[[UnitOfWork], R], hook: SaveHook[R] | None = None
@@ -325,6 +335,7 @@ class AggregateStore:
         on a stale save, ask the hook, then re-run it on fresh state
         (``CONCURRENCY_CONFLICT`` once the retries are spent)."""
         attempts = self._retries + 1
+        self._marks.last = None
         for attempt in range(1, attempts + 1):
             work = UnitOfWork(self, Stamp(self._clock.now(), origin.command_id, origin.actor_id))
             result = act(work)
@@ -390,7 +401,16 @@ class AggregateStore:
                 self._floor_views[layout.restaurant_id] = view
         return view
 
+    def last_save(self) -> SaveMark | None:
+        """The last save of the command this thread runs (None: it saved nothing)."""
+        mark: SaveMark | None = getattr(self._marks, "last", None)
+        return mark
+
     def _save(self, work: UnitOfWork) -> None:
         pending = work.pending()
         if pending:
-            self._saved(self._app.save(*pending))
+            recordings = self._app.save(*pending)
+            projected = self._saved(recordings)
+            if recordings:
+                last = max(recording.notification.id for recording in recordings)
+                self._marks.last = SaveMark(last, projected)
