@@ -140,17 +140,21 @@ class ReadYourWrites:
         self, restaurant_id: str, booking_id: str, members: tuple[SeatedTable, ...]
     ) -> bool:
         """Whether the rows of the command's members are visible, waiting at most the
-        timeout: the members projection's position passed the last notification this
-        thread saved (a command that saved nothing: the rows are there with these ids)."""
+        timeout: the members projection's position passed the last of its notifications
+        this thread's command saved (one that saved none: the rows show these ids)."""
         mark = self._last_save()
         if mark is not None and mark.projected:
             return True  # projected in this thread, right after the save
+        runner = self._runner
+        target = None
+        if mark is not None and runner is not None:
+            target = mark.last(runner.projection.topics)
         deadline = self.monotonic() + self._timeout
         pause = FIRST_PAUSE_SECONDS
         while True:
             try:
-                if mark is not None and self._runner is not None:
-                    if self._runner.position() >= mark.notification_id:
+                if target is not None and runner is not None:
+                    if runner.position() >= target:
                         return True
                 elif self._rows_match(restaurant_id, booking_id, members):
                     return True

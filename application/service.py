@@ -158,6 +158,7 @@ class AssignmentService(Application[UUID]):
             telemetry=self.telemetry,
             retries=self.settings.command_retries,
             saved=read_side.saved,
+            directory_cache_size=self.settings.directory_cache_entries,
         )
         self._ledger = CommandLedger(self._store)
         self._handlers = CommandHandlers(self.hold_rules, self.settings.planner_search_budget)

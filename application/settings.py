@@ -99,8 +99,17 @@ class Settings(BaseSettings):
     #: What this process is; the CLI sets worker, relay, migrate, status or rebuild.
     process_role: str = Field(default="service", pattern=r"^[a-z][a-z0-9_-]{0,19}$")
 
-    #: Cached aggregates per process (service days are fast-forwarded, never served stale).
-    aggregate_cache_size: int = Field(default=256, ge=0)
+    #: The caches, sized in restaurants (docs/operations.md, *Caches*): one process keeps
+    #: the layout and up to ``cache_days_per_restaurant`` service days of this many
+    #: restaurants (fast-forwarded, never served stale), and ``directory_cache_per_restaurant``
+    #: directory entries (where a booking or hold is filed) per restaurant, in a cache of
+    #: their own so they never evict service days.
+    cache_restaurants: int = Field(default=1000, ge=0)
+    cache_days_per_restaurant: int = Field(default=2, ge=1)
+    directory_cache_per_restaurant: int = Field(default=200, ge=0)
+    #: Cached layouts and service days per process, spelled out (None: from the sizes in
+    #: restaurants above; 0: no cache).
+    aggregate_cache_size: int | None = Field(default=None, ge=0)
     #: How often a command is re-run on fresh state after an optimistic-concurrency conflict
     #: (with the back-off of unit_of_work.backoff_seconds; bench contention sized it).
     command_retries: int = Field(default=24, ge=0)
@@ -237,6 +246,17 @@ class Settings(BaseSettings):
             return self.projection_mode
         return "worker" if self.persistence == "postgres" else "in_process"
 
+    @property
+    def aggregate_cache_entries(self) -> int:
+        """The repository's cache: each restaurant's layout and its days."""
+        if self.aggregate_cache_size is not None:
+            return self.aggregate_cache_size
+        return self.cache_restaurants * (1 + self.cache_days_per_restaurant)
+
+    @property
+    def directory_cache_entries(self) -> int:
+        return self.cache_restaurants * self.directory_cache_per_restaurant
+
     def hold_rules(self) -> HoldRules:
         return HoldRules(
             default_ttl_seconds=self.hold_ttl_seconds,
@@ -287,12 +307,12 @@ class Settings(BaseSettings):
     def eventsourcing_env(self) -> dict[str, str]:
         """The ``eventsourcing`` library's environment for these settings."""
         env = {
-            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_entries),
             "AGGREGATE_CACHE_FASTFORWARD": "y",
             # never DDL at construction (concurrent starts race): seatledger.application.schema
             "CREATE_TABLE": "n",
         }
-        if self.aggregate_cache_size == 0:
+        if self.aggregate_cache_entries == 0:
             del env["AGGREGATE_CACHE_MAXSIZE"]
         if self.persistence == "sqlite":
             env |= {

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol, TypeVar, cast
@@ -87,11 +87,16 @@ class SaveHook(Protocol[V_contra]):
 
 @dataclass(frozen=True)
 class SaveMark:
-    """The last save of this thread's command: its last notification id, and whether the
-    service projected it in this thread right after the save (in-process projections)."""
+    """The last save of this thread's command: the notification id and topic of each of
+    its events, and whether the service projected them in this thread right after the save
+    (in-process projections)."""
 
-    notification_id: int
+    notifications: tuple[tuple[int, str], ...]
     projected: bool
+
+    def last(self, topics: Collection[str]) -> int | None:
+        """The last notification id of the save among ``topics`` (None: none of them)."""
+        return max((nid for nid, topic in self.notifications if topic in topics), default=None)
 
 
 @dataclass(frozen=True)
@@ -305,8 +310,13 @@ class UnitOfWork(Reads):
 
 
 class AggregateStore:
-    """Where commands and queries get their aggregates, and where commands are run."""
+    """Where commands and queries get their aggregates, and where commands are run.
 
+    Two caches, so that neither crowds the other out: service days and layouts are cached
+    (and fast-forwarded) by the library's repository; directory entries, one per booking
+    and hold, are read straight from the event store and kept in a cache of their own."""
+
+    #: Directory entries kept (``Settings.directory_cache_entries`` in a service).
     DIRECTORY_CACHE_SIZE = 50_000
 
     def __init__(
@@ -317,6 +327,7 @@ class AggregateStore:
         telemetry: Telemetry,
         retries: int,
         saved: Callable[[Sequence[Recording[UUID]]], bool],
+        directory_cache_size: int | None = None,
     ) -> None:
         self._app = app
         self._clock = clock
@@ -325,6 +336,9 @@ class AggregateStore:
         self._saved = saved
         self._cache_lock = threading.Lock()
         self._directory: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._directory_size = (
+            self.DIRECTORY_CACHE_SIZE if directory_cache_size is None else directory_cache_size
+        )
         self._floor_views: dict[str, FloorView] = {}
         self._marks = threading.local()
 
@@ -372,22 +386,30 @@ class AggregateStore:
         """The command's ledger entry, read from the store itself: entries are looked up
         only when a command turns out to be a re-send, and a cached miss could hide an
         entry another process wrote since."""
-        entry: CommandEntry | None = None
-        for event in self._app.events.get(ledger_entry_id(restaurant_id, command_id)):
-            entry = cast(CommandEntry, event.mutate(entry))  # type: ignore[attr-defined]
-        return entry
+        return cast(CommandEntry | None, self._replay(ledger_entry_id(restaurant_id, command_id)))
+
+    def _replay(self, aggregate_id: UUID) -> Aggregate | None:
+        """An aggregate from its events, past the repository and its cache."""
+        aggregate: Aggregate | None = None
+        for event in self._app.events.get(aggregate_id):
+            aggregate = cast(Aggregate, event.mutate(aggregate))  # type: ignore[attr-defined]
+        return aggregate
 
     def directory_get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        """Directory aggregates never change once filed, so found ones are cached for good."""
+        """Directory aggregates never change once filed, so found ones are cached for good
+        (least recently used first out), in their own cache: never in the repository's,
+        where one entry per booking would evict the service days."""
         with self._cache_lock:
             cached = self._directory.get(aggregate_id)
+            if cached is not None:
+                self._directory.move_to_end(aggregate_id)
         if cached is None:
-            cached = self.load(aggregate_id)
+            cached = self._replay(aggregate_id)
             if cached is None:
                 return None
             with self._cache_lock:
                 self._directory[aggregate_id] = cached
-                while len(self._directory) > self.DIRECTORY_CACHE_SIZE:
+                while len(self._directory) > self._directory_size:
                     self._directory.popitem(last=False)
         return cached if isinstance(cached, kind) else None
 
@@ -411,6 +433,6 @@ class AggregateStore:
         if pending:
             recordings = self._app.save(*pending)
             projected = self._saved(recordings)
-            if recordings:
-                last = max(recording.notification.id for recording in recordings)
-                self._marks.last = SaveMark(last, projected)
+            self._marks.last = SaveMark(
+                tuple((r.notification.id, r.notification.topic) for r in recordings), projected
+            )
