@@ -29,6 +29,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from seatledger.application.clock import Clock
 from seatledger.application.errors import ConcurrencyConflictError
+from seatledger.application.fastforward import fast_forward
 from seatledger.application.telemetry import Telemetry
 from seatledger.domain.aggregate import Aggregate, Stamp
 from seatledger.domain.directory import (
@@ -132,6 +133,19 @@ class Reads:
 
     def _loaded(self, aggregate: Aggregate) -> None:
         """An aggregate was loaded from the store (as stored, before this attempt)."""
+
+    def prefetch_booking(self, restaurant_id: str, booking_id: str) -> None:
+        """Load the restaurant's layout and the booking's day together, in one read when
+        both are cached (:mod:`.fastforward`); a booking the directory does not know (or
+        files elsewhere) is left to :meth:`booking_day` to report."""
+        index = self._store.directory_get(booking_index_id(restaurant_id, booking_id), BookingIndex)
+        if index is None or (index.restaurant_id, index.booking_id) != (restaurant_id, booking_id):
+            return
+        wanted = [layout_id(restaurant_id), day_id(restaurant_id, index.service_date)]
+        for aggregate_id, aggregate in self._store.fast_forward(wanted).items():
+            if aggregate_id not in self.aggregates:
+                self.aggregates[aggregate_id] = aggregate
+                self._loaded(aggregate)
 
     def layout(self, restaurant_id: str) -> FloorLayout:
         layout = self.get(layout_id(restaurant_id), FloorLayout)
@@ -381,6 +395,12 @@ class AggregateStore:
             return cast(Aggregate, self._app.repository.get(aggregate_id))
         except AggregateNotFoundError:
             return None
+
+    def fast_forward(self, ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
+        """Those of ``ids`` the repository has cached, brought up to date in one read."""
+        if len(ids) < 2:
+            return {}
+        return fast_forward(self._app, ids)
 
     def ledger_entry(self, restaurant_id: str, command_id: str) -> CommandEntry | None:
         """The command's ledger entry, read from the store itself: entries are looked up
