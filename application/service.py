@@ -9,7 +9,7 @@ returning a pydantic result; one per query. Each is a short delegation to a name
 * :mod:`.ledger` and :mod:`.answers` — the command ledger: every command recorded with its
   answer, and re-sends answered from it;
 * :mod:`.handlers` — what each command does inside its unit of work;
-* :mod:`.read_your_writes` — assignment results with members read back from the read model;
+* :mod:`.read_your_writes` — assignment results: members from the events, visible in the read model;
 * :mod:`.auto_assign` — the auto-assign process and its steps;
 * :mod:`.wiring` — the event store and the read side this service runs on.
 
