@@ -44,8 +44,10 @@ typecheck: $(VENV)/.dev typecheck-tree
 unit: $(VENV)/.dev
 	$(BIN)/python -m pytest -m "not postgres and not slow" $(ARGS)
 
+# the whole suite (BENCH_OUT: the JSON file; BENCH_QUICK=1: reduced sizes), or one benchmark
+# with ARGS="<name> [options]"
 bench: $(VENV)/.dev
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench $(or $(ARGS),suite)
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .pytest_cache .ruff_cache seatledger.db*

@@ -26,12 +26,14 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from seatledger.application.snapshots import StaleSnapshot
 from seatledger.application.telemetry import current_traceparent
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.directory import BookingIndex, HoldIndex
 from seatledger.domain.layout import FloorLayout
 from seatledger.domain.ledger import CommandEntry
 from seatledger.domain.service_day import ServiceDay
+from seatledger.domain.service_day.snapshot import SNAPSHOT_TOPIC_PREFIX, DaySnapshot
 from seatledger.domain.values import canonical_json
 
 AGGREGATES = (FloorLayout, ServiceDay, BookingIndex, HoldIndex, CommandEntry)
@@ -66,6 +68,8 @@ class PydanticMapper(Mapper[UUID]):
         self.registry = dict(registry or event_registry())
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if isinstance(domain_event, DaySnapshot):
+            return self._stored(domain_event, DaySnapshot.TOPIC, domain_event.model_dump_json())
         event = cast(DomainEvent, domain_event)
         event_class = type(event)
         state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
@@ -74,7 +78,10 @@ class PydanticMapper(Mapper[UUID]):
             state["traceparent"] = traceparent
         if event_class.class_version > 1:
             state["class_version"] = event_class.class_version
-        data = canonical_json(state).encode()
+        return self._stored(event, event_class.TOPIC, canonical_json(state))
+
+    def _stored(self, event: DomainEvent | DaySnapshot, topic: str, text: str) -> StoredEvent:
+        data = text.encode()
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
@@ -82,11 +89,13 @@ class PydanticMapper(Mapper[UUID]):
         return StoredEvent(
             originator_id=event.originator_id,
             originator_version=event.originator_version,
-            topic=event_class.TOPIC,
+            topic=topic,
             state=data,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        if stored_event.topic.startswith(SNAPSHOT_TOPIC_PREFIX):
+            return self._snapshot(stored_event)
         event_class = self.registry.get(stored_event.topic)
         if event_class is None:
             raise MapperDeserialisationError(f"unknown event topic {stored_event.topic!r}")
@@ -121,3 +130,26 @@ class PydanticMapper(Mapper[UUID]):
                 f"cannot decode stored event {stored_event.topic!r} "
                 f"{stored_event.originator_id}@{stored_event.originator_version}: {exc}"
             ) from exc
+
+    def _snapshot(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
+        """A snapshot of the current schema, or a :class:`StaleSnapshot` (not decoded)."""
+        originator_id = (
+            stored.originator_id
+            if isinstance(stored.originator_id, UUID)
+            else UUID(stored.originator_id)
+        )
+        if stored.topic != DaySnapshot.TOPIC:
+            stale = StaleSnapshot(originator_id, stored.originator_version, stored.topic)
+            return cast(DomainEventProtocol[UUID], stale)
+        data = stored.state
+        try:
+            if self.cipher:
+                data = self.cipher.decrypt(data)
+            if self.compressor:
+                data = self.compressor.decompress(data)
+            snapshot = DaySnapshot.model_validate_json(data)
+        except Exception as exc:
+            raise MapperDeserialisationError(
+                f"cannot decode snapshot {stored.originator_id}@{stored.originator_version}: {exc}"
+            ) from exc
+        return cast(DomainEventProtocol[UUID], snapshot)

@@ -26,8 +26,12 @@ from typing import Any
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, Recorder
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresRecorder
-from eventsourcing.sqlite import SQLiteRecorder
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresRecorder,
+)
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteRecorder
 from eventsourcing.utils import Environment
 from psycopg import sql
 
@@ -43,6 +47,9 @@ EVENT_STORE_NAME = "SeatLedger"
 POSTGRES_EVENTS_TABLE = f"{EVENT_STORE_NAME.lower()}_events"
 POSTGRES_EVENT_TYPE = "stored_event_uuid"
 SQLITE_EVENTS_TABLE = "stored_events"
+#: The library's snapshot table (seatledger.application.snapshots), beside the events table.
+POSTGRES_SNAPSHOTS_TABLE = f"{EVENT_STORE_NAME.lower()}_snapshots"
+SQLITE_SNAPSHOTS_TABLE = "stored_snapshots"
 
 HINT = (
     "run `seatledger migrate` with the same settings (or start this process with "
@@ -123,12 +130,15 @@ class StoreSchema:
         row = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s::text),"
             " to_regclass(format('%%I.%%I', %(schema)s::text, %(events)s::text)) IS NOT NULL"
-            " AND to_regtype(format('%%I.%%I', %(schema)s::text, %(type)s::text)) IS NOT NULL,"
+            " AND to_regtype(format('%%I.%%I', %(schema)s::text, %(type)s::text)) IS NOT NULL"
+            " AND to_regclass(format('%%I.%%I', %(schema)s::text, %(snapshots)s::text))"
+            " IS NOT NULL,"
             " to_regclass(format('%%I.%%I', %(schema)s::text, %(ledger)s::text)) IS NOT NULL",
             {
                 "schema": schema,
                 "events": POSTGRES_EVENTS_TABLE,
                 "type": POSTGRES_EVENT_TYPE,
+                "snapshots": POSTGRES_SNAPSHOTS_TABLE,
                 "ledger": LEDGER_TABLE,
             },
         ).fetchone()
@@ -157,7 +167,8 @@ class StoreSchema:
             if LEDGER_TABLE in tables:
                 rows = conn.execute(f"SELECT version FROM {LEDGER_TABLE} ORDER BY version")
                 applied = tuple(int(version) for (version,) in rows)
-        return SchemaState(True, SQLITE_EVENTS_TABLE in tables, applied)
+        event_store = {SQLITE_EVENTS_TABLE, SQLITE_SNAPSHOTS_TABLE} <= tables
+        return SchemaState(True, event_store, applied)
 
     def require_ready(self) -> SchemaState:
         """The state, if the store is ready to use; else the typed error naming the fix."""
@@ -213,12 +224,25 @@ class Migrator:
             report.created_store = not state.store and self.schema.settings.persistence == "sqlite"
         if not state.event_store and isinstance(recorder, PostgresRecorder | SQLiteRecorder):
             recorder.create_table()
+            snapshot_recorder(recorder).create_table()
             report.created_event_store = True
         elif isinstance(recorder, PostgresApplicationRecorder):
             # the type appeared after this recorder was built: let it learn the type now
             recorder.datastore.register_type_adapters()
         report.applied = migrate(read_models)
         return report
+
+
+def snapshot_recorder(
+    recorder: PostgresRecorder | SQLiteRecorder,
+) -> PostgresAggregateRecorder | SQLiteAggregateRecorder:
+    """The recorder of the snapshot table beside ``recorder``'s events table, as the
+    library's factory names it (``aggregate_recorder(purpose="snapshots")``)."""
+    if isinstance(recorder, PostgresRecorder):
+        return PostgresAggregateRecorder(
+            recorder.datastore, events_table_name=POSTGRES_SNAPSHOTS_TABLE
+        )
+    return SQLiteAggregateRecorder(recorder.datastore, events_table_name=SQLITE_SNAPSHOTS_TABLE)
 
 
 def not_migrated(settings: Settings, state: SchemaState) -> InfrastructureError:

@@ -21,9 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
-from uuid import UUID
 
-from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 
 from seatledger.application.answers import (
@@ -92,6 +90,7 @@ from seatledger.application.results import (
 )
 from seatledger.application.schema import EVENT_STORE_NAME
 from seatledger.application.settings import Settings
+from seatledger.application.snapshots import SnapshottingApplication
 from seatledger.application.telemetry import Telemetry
 from seatledger.application.unit_of_work import UnitOfWork
 from seatledger.application.wiring import GatedStore, ReadSide, opening, store_unavailable
@@ -105,7 +104,7 @@ V = TypeVar("V")
 R = TypeVar("R")
 
 
-class AssignmentService(Application[UUID]):
+class AssignmentService(SnapshottingApplication):
     """The seatledger core as an eventsourcing ``Application``.
 
     Construct with :class:`Settings` (defaults: SQLite file ``seatledger.db``), an optional
@@ -126,6 +125,7 @@ class AssignmentService(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self.telemetry = telemetry or Telemetry.configured(otel=self.settings.otel_enabled)
         self.hold_rules = self.settings.hold_rules()
+        self.snapshot_interval = self.settings.snapshot_interval
         self._read_side: ReadSide | None = None
         try:
             with opening(self.settings) as migrator:

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     #: Cached layouts and service days per process, spelled out (None: from the sizes in
     #: restaurants above; 0: no cache).
     aggregate_cache_size: int | None = Field(default=None, ge=0)
+    #: Snapshots of service days (docs/operations.md, *Snapshots*): one every this many of a
+    #: day's events, so a big day loads from its latest snapshot and at most this many events
+    #: after it (0: none taken; stored ones are still used).
+    snapshot_interval: int = Field(default=500, ge=0)
     #: How often a command is re-run on fresh state after an optimistic-concurrency conflict
     #: (with the back-off of unit_of_work.backoff_seconds; bench contention sized it).
     command_retries: int = Field(default=24, ge=0)
@@ -311,6 +315,8 @@ class Settings(BaseSettings):
             "AGGREGATE_CACHE_FASTFORWARD": "y",
             # never DDL at construction (concurrent starts race): seatledger.application.schema
             "CREATE_TABLE": "n",
+            # the snapshot store (its table is created by seatledger.application.schema)
+            "IS_SNAPSHOTTING_ENABLED": "y",
         }
         if self.aggregate_cache_entries == 0:
             del env["AGGREGATE_CACHE_MAXSIZE"]

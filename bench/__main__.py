@@ -28,6 +28,35 @@ class Benchmark:
 
 
 BENCHMARKS: dict[str, Benchmark] = {
+    "suite": Benchmark(
+        "what `make bench` runs: every figure below that has a target (issue 12), with its"
+        " baseline, ratio and target, into one JSON file; refreshes docs/benchmarks.md",
+        "bench.suite",
+    ),
+    "command-rate": Benchmark(
+        "assign_tables/s in the default configurations (PostgreSQL with a worker and"
+        " read-your-writes; SQLite) beside the bare library's one-event get+save; CPU per"
+        " command; latency with and without read-your-writes",
+        "bench.command_rate",
+    ),
+    "big-day": Benchmark(
+        "warm command on a 5,000-booking day vs a 50-booking day; first command after a"
+        " restart on each (SQLite)",
+        "bench.big_day",
+    ),
+    "many-restaurants": Benchmark(
+        "warm command p50 with 1,000 restaurants served round-robin by one process vs 10",
+        "bench.many_restaurants",
+    ),
+    "availability-history": Benchmark(
+        "availability query p50/p99 with 1,000,000 member rows of history vs 10,000",
+        "bench.availability_history",
+    ),
+    "replay-rates": Benchmark(
+        "projection catch-up and the audit's replay, each beside the raw paged read of the"
+        " same log (PostgreSQL)",
+        "bench.replay_rates",
+    ),
     "projection-catchup": Benchmark(
         "PostgreSQL catch-up of the members and outbox projections: PageRunner vs the"
         " library's ProjectionRunner (one transaction per event), same log, same rows",

@@ -510,3 +510,18 @@ def main(args: argparse.Namespace) -> int:
     )
     report(result)
     return 0
+
+
+def catch_up_from_zero(service: AssignmentService) -> Run:
+    """Our side alone, once: both projections caught up from position 0 with fresh page
+    runners, the read models emptied first (``bench suite`` times this beside the raw paged
+    read of the same log). The service's store must be PostgreSQL."""
+    recorder = service.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    _truncate_read_models(service.read_models)
+    subsets = _subsets(
+        service.settings.postgres_conninfo(),
+        service.settings.postgres_schema,
+        recorder.events_table_name,
+    )
+    return run_ours(service, subsets)

@@ -161,7 +161,7 @@ LIBRARY_VARIABLES = {
     "POSTGRES_HOST": "nowhere.invalid",
     "SEATLEDGER_CREATE_TABLE": "n",
     "CREATE_TABLE": "n",
-    "IS_SNAPSHOTTING_ENABLED": "y",
+    "IS_SNAPSHOTTING_ENABLED": "n",
     "AGGREGATE_CACHE_MAXSIZE": "1",
     "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
 }
@@ -186,7 +186,7 @@ def test_a_memory_service_ignores_library_variables_in_the_environment(
     with AssignmentService(Settings(persistence="memory")) as service:
         assert type(service.recorder) is POPOApplicationRecorder
         assert service.env.get("PERSISTENCE_MODULE") == "eventsourcing.popo"
-        assert service.snapshots is None
+        assert service.snapshots is not None  # the settings' snapshot store, not the environment's
         assert service.factory.compressor() is None
         service.create_restaurant(floor())
         assert service.get_restaurant("r1").restaurant_id == "r1"

@@ -160,11 +160,7 @@ class ServiceDay(DayHolds):
                 details={"booking_id": booking_id, "status": booking.status},
             )
         released = tuple(
-            sorted(
-                hold.hold_id
-                for hold in self.holds.values()
-                if hold.booking_id == booking_id and hold.status == "live"
-            )
+            sorted(hold.hold_id for hold in self.holds_of(booking_id) if hold.status == "live")
         )
         change = None
         if booking.tables:

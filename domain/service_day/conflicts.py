@@ -15,68 +15,92 @@ from seatledger.domain.errors import (
 )
 from seatledger.domain.layout import FloorView
 from seatledger.domain.planner import Blocker
+from seatledger.domain.service_day.slots import Slot
 from seatledger.domain.service_day.state import (
     BookingState,
     DayState,
+    HoldState,
 )
 from seatledger.domain.values import Window, utc_instant
 
 
 class DayConflicts(DayState):
-    """Conflict queries over the day's bookings and holds."""
+    """Conflict queries over the day's bookings and holds, answered by the per-table
+    interval indexes (:mod:`.slots`): the cost follows the tables asked about and the
+    windows on them, not the size of the day."""
 
     def assignment_conflicts(
         self, window: Window, tables: tuple[str, ...], exclude_booking: str
     ) -> list[dict[str, Any]]:
+        found: set[str] = set()
+        for table_id in set(tables):
+            slots = self.booking_slots.get(table_id)
+            if slots is not None:
+                found.update(
+                    slot.ref
+                    for slot in slots.overlapping(window.start, window.end)
+                    if slot.ref != exclude_booking
+                )
         wanted = set(tables)
         blocking = []
-        for other in self.bookings.values():
-            if other.booking_id == exclude_booking or not other.tables:
-                continue
-            shared = wanted.intersection(other.tables)
-            if shared and other.window.overlaps(window):
-                blocking.append(
-                    {
-                        "booking_id": other.booking_id,
-                        "tables": sorted(shared),
-                        "window": other.window.canonical(),
-                    }
-                )
-        return sorted(blocking, key=lambda item: item["booking_id"])
+        for booking_id in sorted(found):
+            other = self.bookings[booking_id]
+            blocking.append(
+                {
+                    "booking_id": booking_id,
+                    "tables": sorted(wanted.intersection(other.tables)),
+                    "window": other.window.canonical(),
+                }
+            )
+        return blocking
 
     def hold_conflicts(
         self, window: Window, tables: tuple[str, ...], exclude_booking: str, now: datetime
     ) -> list[dict[str, Any]]:
+        found: set[str] = set()
+        for table_id in set(tables):
+            slots = self.hold_slots.get(table_id)
+            if slots is not None:
+                found.update(slot.ref for slot in slots.overlapping(window.start, window.end))
         wanted = set(tables)
         blocking = []
-        for hold in self.holds.values():
+        for hold_id in sorted(found):
+            hold = self.holds[hold_id]
             if hold.booking_id == exclude_booking or not hold.is_live(now):
                 continue
-            shared = wanted.intersection(hold.tables)
-            if shared and hold.window.overlaps(window):
-                blocking.append(
-                    {
-                        "hold_id": hold.hold_id,
-                        "booking_id": hold.booking_id,
-                        "tables": sorted(shared),
-                        "window": hold.window.canonical(),
-                        "expires_at": utc_instant(hold.expires_at),
-                    }
-                )
-        return sorted(blocking, key=lambda item: item["hold_id"])
+            blocking.append(
+                {
+                    "hold_id": hold.hold_id,
+                    "booking_id": hold.booking_id,
+                    "tables": sorted(wanted.intersection(hold.tables)),
+                    "window": hold.window.canonical(),
+                    "expires_at": utc_instant(hold.expires_at),
+                }
+            )
+        return blocking
 
     def blockers(self, window: Window, booking_id: str, now: datetime) -> dict[str, Blocker]:
         """Tables another booking uses in ``window``: its assignments first, then its live
-        holds (a booking's own holds and tables never block it)."""
+        holds (a booking's own holds and tables never block it). Where several block one
+        table, the one the day saw last names it."""
         blocked: dict[str, Blocker] = {}
-        for hold in self.holds.values():
-            if hold.booking_id != booking_id and hold.is_live(now) and hold.window.overlaps(window):
-                for table_id in hold.tables:
-                    blocked[table_id] = Blocker("hold", hold.hold_id, hold.booking_id)
-        for other in self.bookings.values():
-            if other.booking_id != booking_id and other.tables and other.window.overlaps(window):
-                for table_id in other.tables:
-                    blocked[table_id] = Blocker("assignment", other.booking_id, other.booking_id)
+        for table_id, slots in self.hold_slots.items():
+            latest: HoldState | None = None
+            latest_ordinal = -1
+            for slot in slots.overlapping(window.start, window.end):
+                hold = self.holds[slot.ref]
+                newer = slot.ordinal > latest_ordinal
+                if newer and hold.booking_id != booking_id and hold.is_live(now):
+                    latest, latest_ordinal = hold, slot.ordinal
+            if latest is not None:
+                blocked[table_id] = Blocker("hold", latest.hold_id, latest.booking_id)
+        for table_id, slots in self.booking_slots.items():
+            seated: Slot | None = None
+            for slot in slots.overlapping(window.start, window.end):
+                if slot.ref != booking_id and (seated is None or slot.ordinal > seated.ordinal):
+                    seated = slot
+            if seated is not None:
+                blocked[table_id] = Blocker("assignment", seated.ref, seated.ref)
         return blocked
 
     def _check_allocation(

@@ -86,14 +86,16 @@ class BookingRegistered(DayEvent):
     clamped: bool
 
     def apply(self, aggregate: ServiceDay) -> None:
-        aggregate.bookings[self.booking_id] = BookingState(
-            booking_id=self.booking_id,
-            party_size=self.party_size,
-            start_at=self.start_at,
-            window=self.window,
-            service=self.service,
-            fallback=self.fallback,
-            clamped=self.clamped,
+        aggregate.put_booking(
+            BookingState(
+                booking_id=self.booking_id,
+                party_size=self.party_size,
+                start_at=self.start_at,
+                window=self.window,
+                service=self.service,
+                fallback=self.fallback,
+                clamped=self.clamped,
+            )
         )
 
 
@@ -130,22 +132,24 @@ class HoldPlaced(DayEvent):
         _day_unknown(state)
 
     def apply(self, aggregate: ServiceDay) -> None:
-        aggregate.holds[self.hold_id] = HoldState(
-            hold_id=self.hold_id,
-            booking_id=self.booking_id,
-            tables=self.tables,
-            zone_id=self.zone_id,
-            window=self.window,
-            placed_at=self.timestamp,
-            expires_at=self.expires_at,
-            actor_id=self.actor_id,
-            source=self.source,
-            policy_version=self.policy_version,
-            zone_ids=self.zone_ids,
-            adjacency=self.adjacency,
-            table_facts=self.table_facts,
-            adjacency_required=self.adjacency_required,
-            relaxations=self.relaxations,
+        aggregate.put_hold(
+            HoldState(
+                hold_id=self.hold_id,
+                booking_id=self.booking_id,
+                tables=self.tables,
+                zone_id=self.zone_id,
+                window=self.window,
+                placed_at=self.timestamp,
+                expires_at=self.expires_at,
+                actor_id=self.actor_id,
+                source=self.source,
+                policy_version=self.policy_version,
+                zone_ids=self.zone_ids,
+                adjacency=self.adjacency,
+                table_facts=self.table_facts,
+                adjacency_required=self.adjacency_required,
+                relaxations=self.relaxations,
+            )
         )
 
 
@@ -158,8 +162,8 @@ class HoldExtended(DayEvent):
 
     def apply(self, aggregate: ServiceDay) -> None:
         hold = aggregate.holds[self.hold_id]
-        aggregate.holds[self.hold_id] = hold.model_copy(
-            update={"expires_at": self.expires_at, "extended_by": self.command_id}
+        aggregate.put_hold(
+            hold.model_copy(update={"expires_at": self.expires_at, "extended_by": self.command_id})
         )
 
 
@@ -242,7 +246,7 @@ class BookingClosed(DayEvent):
         if self.change is not None:
             aggregate.record_change(self)
         booking = aggregate.bookings[self.booking_id]
-        aggregate.bookings[self.booking_id] = booking.model_copy(update={"status": self.status})
+        aggregate.put_booking(booking.model_copy(update={"status": self.status}))
 
 
 class PolicyDriftDetected(DayEvent):

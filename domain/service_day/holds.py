@@ -34,12 +34,16 @@ from seatledger.domain.values import utc_instant
 class DayHolds(DayIdempotency):
     """The hold commands of a service day."""
 
+    def holds_of(self, booking_id: str) -> list[HoldState]:
+        """The booking's holds, in the order they were placed."""
+        return [self.holds[hold_id] for hold_id in self.holds_by_booking.get(booking_id, ())]
+
     def live_auto_hold(self, booking_id: str, now: datetime) -> HoldState | None:
         """The booking's newest live hold placed by a quote, if any."""
         holds = [
             hold
-            for hold in self.holds.values()
-            if hold.booking_id == booking_id and hold.source == "auto" and hold.is_live(now)
+            for hold in self.holds_of(booking_id)
+            if hold.source == "auto" and hold.is_live(now)
         ]
         return max(holds, key=lambda hold: hold.placed_at, default=None)
 
@@ -168,9 +172,7 @@ class DayHolds(DayIdempotency):
     def expire_holds(self, *, stamp: Stamp) -> list[str]:
         """The sweeper: record an expiry event for every hold past its expiry."""
         expired = sorted(
-            hold.hold_id
-            for hold in self.holds.values()
-            if hold.status == "live" and stamp.now >= hold.expires_at
+            hold_id for hold_id in self.live_hold_ids if stamp.now >= self.holds[hold_id].expires_at
         )
         for hold_id in expired:
             hold = self.holds[hold_id]
@@ -189,10 +191,8 @@ class DayHolds(DayIdempotency):
         since = now - timedelta(seconds=rules.rate_window_seconds)
         recent = [
             hold
-            for hold in self.holds.values()
-            if hold.booking_id == booking_id
-            and hold.actor_id == actor_id
-            and hold.placed_at > since
+            for hold in self.holds_of(booking_id)
+            if hold.actor_id == actor_id and hold.placed_at > since
         ]
         if len(recent) >= rules.rate_limit:
             oldest = min(hold.placed_at for hold in recent)

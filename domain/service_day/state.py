@@ -17,6 +17,7 @@ from seatledger.domain.aggregate import Aggregate, E, Stamp
 from seatledger.domain.errors import AllocationError, ErrorCode, NotFoundError, PolicyDriftError
 from seatledger.domain.layout import AdjacencySnapshot, TableFacts
 from seatledger.domain.planner import Plan
+from seatledger.domain.service_day.slots import Slot, TableSlots, with_slot, without_slot
 
 if TYPE_CHECKING:
     from seatledger.domain.service_day.events import (
@@ -214,6 +215,20 @@ class DayState(Aggregate):
         self.seen_commands: set[str] = set()
         self.command_changes: dict[str, TableChange] = {}
         self.command_drifts: dict[str, PolicyDriftDetected] = {}
+        # Derived indexes (docs/architecture.md, *Conflict checks*): rebuilt by the events
+        # on every replay, never stored, changed only through put_booking and put_hold.
+        #: Per table: the windows of the bookings seated at it.
+        self.booking_slots: dict[str, TableSlots] = {}
+        #: Per table: the windows of the holds on it whose status is live (expiry by the
+        #: clock is checked when asked: ``now`` is the command's).
+        self.hold_slots: dict[str, TableSlots] = {}
+        #: The order in which bookings were first registered (the scans' tie-break).
+        self.booking_ordinals: dict[str, int] = {}
+        self.hold_ordinals: dict[str, int] = {}
+        #: Per booking: its hold ids, in the order they were placed.
+        self.holds_by_booking: dict[str, tuple[str, ...]] = {}
+        #: The holds whose status is live, in the order they were placed.
+        self.live_hold_ids: dict[str, None] = {}
 
     def _trigger(self, event_type: type[E], stamp: Stamp, **fields: Any) -> E:
         """Every day event names its day (the one place that fills it in)."""
@@ -225,24 +240,78 @@ class DayState(Aggregate):
             **fields,
         )
 
+    def put_booking(self, booking: BookingState) -> None:
+        """Store a booking's new state and keep the table index in step with its tables."""
+        booking_id = booking.booking_id
+        old = self.bookings.get(booking_id)
+        ordinal = self.booking_ordinals.setdefault(booking_id, len(self.booking_ordinals))
+        self.bookings[booking_id] = booking
+        if old is not None and old.tables == booking.tables and old.window == booking.window:
+            return
+        if old is not None:
+            for table_id in old.tables:
+                without_slot(self.booking_slots, table_id, booking_id)
+        window = booking.window
+        for table_id in booking.tables:
+            with_slot(
+                self.booking_slots, table_id, Slot(window.start, ordinal, window.end, booking_id)
+            )
+
+    def put_hold(self, hold: HoldState) -> None:
+        """Store a hold's new state and keep the live-holds indexes in step with it."""
+        hold_id = hold.hold_id
+        old = self.holds.get(hold_id)
+        if old is None:
+            self.holds_by_booking[hold.booking_id] = (
+                *self.holds_by_booking.get(hold.booking_id, ()),
+                hold_id,
+            )
+        ordinal = self.hold_ordinals.setdefault(hold_id, len(self.hold_ordinals))
+        self.holds[hold_id] = hold
+        was_live = old is not None and old.status == "live"
+        live = hold.status == "live"
+        if (
+            old is not None
+            and was_live == live
+            and (old.tables, old.window)
+            == (
+                hold.tables,
+                hold.window,
+            )
+        ):
+            return
+        if old is not None and was_live:
+            for table_id in old.tables:
+                without_slot(self.hold_slots, table_id, hold_id)
+            self.live_hold_ids.pop(hold_id, None)
+        if live:
+            self.live_hold_ids[hold_id] = None
+            window = hold.window
+            for table_id in hold.tables:
+                with_slot(
+                    self.hold_slots, table_id, Slot(window.start, ordinal, window.end, hold_id)
+                )
+
     def close_hold(self, hold_id: str, status: HoldStatus, command_id: str) -> None:
         """Mark a hold consumed, released or expired by the command that did it."""
         hold = self.holds[hold_id]
-        self.holds[hold_id] = hold.model_copy(update={"status": status, "closed_by": command_id})
+        self.put_hold(hold.model_copy(update={"status": status, "closed_by": command_id}))
 
     def record_change(self, event: ChangeEvent | BookingClosed) -> None:
         change = event.change
         assert change is not None
         booking = self.bookings[change.booking_id]
-        self.bookings[change.booking_id] = booking.model_copy(
-            update={
-                "tables": change.tables,
-                "members": change.members,
-                "zone_id": change.zone_id,
-                "merge_group_id": change.merge_group_id,
-                "status": change.status,
-                "last_change_version": event.originator_version,
-            }
+        self.put_booking(
+            booking.model_copy(
+                update={
+                    "tables": change.tables,
+                    "members": change.members,
+                    "zone_id": change.zone_id,
+                    "merge_group_id": change.merge_group_id,
+                    "status": change.status,
+                    "last_change_version": event.originator_version,
+                }
+            )
         )
         if change.idempotency_key is not None:
             self.idempotency[(change.booking_id, change.idempotency_key)] = IdempotencyRecord(

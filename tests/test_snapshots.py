@@ -1,0 +1,169 @@
+"""Snapshots of service days: a day loaded from its snapshot is the day a full replay makes,
+on every backend; stale snapshots are ignored; the notification log never holds one."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from seatledger.application.audit import Audit
+from seatledger.application.clock import ManualClock
+from seatledger.application.mapper import event_registry
+from seatledger.application.schema import SQLITE_SNAPSHOTS_TABLE, StoreSchema, migrate_store
+from seatledger.application.service import AssignmentService
+from seatledger.application.settings import Settings
+from seatledger.application.snapshots import StaleSnapshot, load_latest_snapshot
+from seatledger.application.testing.day_spec import day_state
+from seatledger.domain.service_day import HoldExtended, ServiceDay, day_id
+from seatledger.domain.service_day.snapshot import (
+    SNAPSHOT_TOPIC_PREFIX,
+    DaySnapshot,
+    snapshot_topic,
+)
+from tests.support import DAY
+from tests.test_persistence import START, drive_a_service_day
+
+INDEXES = (
+    "booking_slots",
+    "hold_slots",
+    "booking_ordinals",
+    "hold_ordinals",
+    "holds_by_booking",
+    "live_hold_ids",
+)
+
+
+def full_replay(service: AssignmentService, aggregate_id: Any) -> ServiceDay:
+    day: Any = None
+    for event in service.events.get(aggregate_id):
+        day = cast(Any, event).mutate(day)
+    assert isinstance(day, ServiceDay)
+    return day
+
+
+def assert_same_day(loaded: ServiceDay, replayed: ServiceDay) -> None:
+    assert day_state(loaded) == day_state(replayed)
+    for name in INDEXES:
+        assert getattr(loaded, name) == getattr(replayed, name), name
+    # the day's order (the scans' tie-breaks) survives the snapshot
+    assert list(loaded.bookings) == list(replayed.bookings)
+    assert list(loaded.holds) == list(replayed.holds)
+    assert list(loaded.live_hold_ids) == list(replayed.live_hold_ids)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def snapshotting(settings: Settings) -> Settings:
+    return settings.model_copy(update={"snapshot_interval": 3})
+
+
+def test_a_day_from_its_snapshot_equals_a_full_replay(
+    snapshotting: Settings, clock: ManualClock
+) -> None:
+    with AssignmentService(snapshotting, clock=clock) as service:
+        drive_a_service_day(service, clock)
+        the_day = day_id("r1", DAY)
+        latest = full_replay(service, the_day)
+        snapshot = load_latest_snapshot(service, the_day)
+        assert isinstance(snapshot, DaySnapshot)
+        assert 1 < snapshot.originator_version <= latest.version
+        # every version from the first snapshot on loads through a snapshot
+        for version in range(3, latest.version + 1):
+            loaded: ServiceDay = service.repository.get(the_day, version=version)
+            replayed: Any = None
+            for event in service.events.get(the_day, lte=version):
+                replayed = cast(Any, event).mutate(replayed)
+            assert_same_day(loaded, replayed)
+        if snapshotting.persistence != "memory":
+            with AssignmentService(snapshotting, clock=clock) as reopened:
+                day = reopened.load_day("r1", DAY)
+                assert day is not None
+                assert_same_day(day, latest)
+
+
+def test_snapshots_stay_out_of_the_notification_log(
+    snapshotting: Settings, clock: ManualClock
+) -> None:
+    with AssignmentService(snapshotting, clock=clock) as service:
+        drive_a_service_day(service, clock)
+        assert load_latest_snapshot(service, day_id("r1", DAY)) is not None
+        notifications = service.recorder.select_notifications(start=1, limit=100_000)
+        registry = event_registry()
+        assert notifications and all(n.topic in registry for n in notifications)
+        assert not any(n.topic.startswith(SNAPSHOT_TOPIC_PREFIX) for n in notifications)
+        # the audit reads the log alone: its replay, digests and comparisons agree
+        report = Audit(service).run()
+        assert report.ok, report.model_dump_json(indent=1)
+
+
+def test_a_snapshot_of_another_schema_version_is_ignored(clock: ManualClock) -> None:
+    settings = Settings(persistence="memory", snapshot_interval=0)
+    with AssignmentService(settings, clock=clock) as service:
+        drive_a_service_day(service, clock)
+        the_day = day_id("r1", DAY)
+        latest = full_replay(service, the_day)
+        assert service.snapshots is not None
+        old_topic = f"{SNAPSHOT_TOPIC_PREFIX}.v0.0000000000000000"
+        # never decoded: its state is not even JSON
+        stale = StoredEvent(the_day, latest.version, old_topic, b"not a snapshot")
+        service.snapshots.recorder.insert_events([stale])
+        found = load_latest_snapshot(service, the_day)
+        assert isinstance(found, StaleSnapshot) and found.topic == old_topic
+        assert_same_day(service.repository.get(the_day, version=latest.version), latest)
+
+
+def test_an_upcast_gives_snapshots_a_new_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot_topic()
+    assert before == DaySnapshot.TOPIC
+    monkeypatch.setattr(HoldExtended, "class_version", HoldExtended.class_version + 1)
+    assert snapshot_topic() != before
+
+
+def test_a_snapshot_is_taken_when_a_save_crosses_the_interval(clock: ManualClock) -> None:
+    settings = Settings(persistence="memory", snapshot_interval=4)
+    with AssignmentService(settings, clock=clock) as service:
+        drive_a_service_day(service, clock)
+        the_day = day_id("r1", DAY)
+        assert service.snapshots is not None
+        versions = [s.originator_version for s in service.snapshots.get(the_day)]
+        day = full_replay(service, the_day)
+        assert versions and versions == sorted(versions)
+        # one per multiple of the interval crossed (a save of several events snapshots once,
+        # at its last version)
+        assert len(versions) == len({(v - 1) // 4 for v in versions})
+        assert max(versions) > day.version - 4 * 3
+        assert date(2026, 11, 24) == DAY
+
+
+def test_the_interval_is_a_seatledger_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEATLEDGER_SNAPSHOT_INTERVAL", "7")
+    settings = Settings(persistence="memory")
+    assert settings.snapshot_interval == 7
+    with AssignmentService(settings) as service:
+        assert service.snapshot_interval == 7 and service.snapshots is not None
+
+
+def test_migrate_creates_the_snapshot_table_of_an_older_store(tmp_path: Path) -> None:
+    """A store migrated before snapshots has no snapshot table: it is not ready, and a
+    migration (or a start with MIGRATE_ON_START) creates the table and nothing else."""
+    settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "old.db")
+    migrate_store(settings)
+    with closing(sqlite3.connect(settings.sqlite_path)) as conn:
+        conn.execute(f"DROP TABLE {SQLITE_SNAPSHOTS_TABLE}")
+        conn.commit()
+    assert not StoreSchema(settings).inspect().ready
+    migrate_store(settings)
+    assert StoreSchema(settings).inspect().ready
+    with closing(sqlite3.connect(settings.sqlite_path)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert SQLITE_SNAPSHOTS_TABLE in tables
