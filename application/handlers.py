@@ -175,6 +175,7 @@ class CommandHandlers:
         command: CancelBooking | MarkNoShow | CompleteBooking,
         status: ClosedStatus,
     ) -> Outcome:
+        work.prefetch_booking(command.restaurant_id, command.booking_id)
         work.floor(command.restaurant_id)
         day = work.booking_day(command.restaurant_id, command.booking_id)
         return day.close_booking(booking_id=command.booking_id, status=status, stamp=work.stamp)
@@ -182,6 +183,7 @@ class CommandHandlers:
     # --- holds ---
 
     def place_hold(self, work: UnitOfWork, command: PlaceHold) -> HoldView:
+        work.prefetch_booking(command.restaurant_id, command.booking_id)
         floor = work.floor(command.restaurant_id)
         day = work.booking_day(command.restaurant_id, command.booking_id)
         if command.replaces_hold_id is not None:
@@ -270,6 +272,7 @@ class CommandHandlers:
     def quote(
         self, work: UnitOfWork, restaurant_id: str, booking_id: str, ttl_seconds: int | None
     ) -> QuoteResult:
+        work.prefetch_booking(restaurant_id, booking_id)
         floor = work.floor(restaurant_id)
         day = work.booking_day(restaurant_id, booking_id)
         started = time.perf_counter()
@@ -307,6 +310,7 @@ class CommandHandlers:
         )
 
     def assign_tables(self, work: UnitOfWork, command: AssignTables) -> Outcome:
+        work.prefetch_booking(command.restaurant_id, command.booking_id)
         floor = work.floor(command.restaurant_id)
         day = work.booking_day(command.restaurant_id, command.booking_id)
         return day.assign_tables(
@@ -320,6 +324,7 @@ class CommandHandlers:
         )
 
     def unassign_tables(self, work: UnitOfWork, command: UnassignTables) -> Outcome:
+        work.prefetch_booking(command.restaurant_id, command.booking_id)
         work.floor(command.restaurant_id)
         day = work.booking_day(command.restaurant_id, command.booking_id)
         return day.unassign_tables(

@@ -9,7 +9,7 @@ returning a pydantic result; one per query. Each is a short delegation to a name
 * :mod:`.ledger` and :mod:`.answers` — the command ledger: every command recorded with its
   answer, and re-sends answered from it;
 * :mod:`.handlers` — what each command does inside its unit of work;
-* :mod:`.read_your_writes` — assignment results with members read back from the read model;
+* :mod:`.read_your_writes` — assignment results: members from the events, visible in the read model;
 * :mod:`.auto_assign` — the auto-assign process and its steps;
 * :mod:`.wiring` — the event store and the read side this service runs on.
 
@@ -159,10 +159,17 @@ class AssignmentService(SnapshottingApplication):
             telemetry=self.telemetry,
             retries=self.settings.command_retries,
             saved=read_side.saved,
+            directory_cache_size=self.settings.directory_cache_entries,
         )
         self._ledger = CommandLedger(self._store)
         self._handlers = CommandHandlers(self.hold_rules, self.settings.planner_search_budget)
-        self._results = ReadYourWrites(self.read_models, self.settings, self.telemetry)
+        self._results = ReadYourWrites(
+            self.read_models,
+            self.settings,
+            self.telemetry,
+            members_runner=read_side.members_runner,
+            last_save=self._store.last_save,
+        )
         self._auto_assign = AutoAssignProcess(
             self._store,
             self._handlers,

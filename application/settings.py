@@ -101,8 +101,17 @@ class Settings(BaseSettings):
     #: What this process is; the CLI sets worker, relay, migrate, status or rebuild.
     process_role: str = Field(default="service", pattern=r"^[a-z][a-z0-9_-]{0,19}$")
 
-    #: Cached aggregates per process (service days are fast-forwarded, never served stale).
-    aggregate_cache_size: int = Field(default=256, ge=0)
+    #: The caches, sized in restaurants (docs/operations.md, *Caches*): one process keeps
+    #: the layout and up to ``cache_days_per_restaurant`` service days of this many
+    #: restaurants (fast-forwarded, never served stale), and ``directory_cache_per_restaurant``
+    #: directory entries (where a booking or hold is filed) per restaurant, in a cache of
+    #: their own so they never evict service days.
+    cache_restaurants: int = Field(default=1000, ge=0)
+    cache_days_per_restaurant: int = Field(default=2, ge=1)
+    directory_cache_per_restaurant: int = Field(default=200, ge=0)
+    #: Cached layouts and service days per process, spelled out (None: from the sizes in
+    #: restaurants above; 0: no cache).
+    aggregate_cache_size: int | None = Field(default=None, ge=0)
     #: Snapshots of service days (docs/operations.md, *Snapshots*): one every this many of a
     #: day's events, so a big day loads from its latest snapshot and at most this many events
     #: after it (0: none taken; stored ones are still used).
@@ -121,9 +130,9 @@ class Settings(BaseSettings):
     #: migration at start; false: no process runs DDL, and such a store is refused.
     migrate_on_start: bool = True
     read_model_pool_size: int = Field(default=2, ge=1)
-    #: Read-your-writes: extra reads of the members read model, and the pause between them.
-    read_your_writes_retries: int = Field(default=2, ge=0)
-    read_your_writes_delay_ms: int = Field(default=15, ge=0)
+    #: Read-your-writes: the longest a command waits for the members projection to pass its
+    #: save (then the rows not yet visible come back with assignment id "", and a warning).
+    read_your_writes_timeout_ms: int = Field(default=50, ge=0)
     availability_statement_timeout_ms: int = Field(default=2000, ge=1)
 
     relay_batch_size: int = Field(default=100, ge=1)
@@ -268,6 +277,17 @@ class Settings(BaseSettings):
             return self.projection_mode
         return "worker" if self.persistence == "postgres" else "in_process"
 
+    @property
+    def aggregate_cache_entries(self) -> int:
+        """The repository's cache: each restaurant's layout and its days."""
+        if self.aggregate_cache_size is not None:
+            return self.aggregate_cache_size
+        return self.cache_restaurants * (1 + self.cache_days_per_restaurant)
+
+    @property
+    def directory_cache_entries(self) -> int:
+        return self.cache_restaurants * self.directory_cache_per_restaurant
+
     def hold_rules(self) -> HoldRules:
         return HoldRules(
             default_ttl_seconds=self.hold_ttl_seconds,
@@ -318,14 +338,14 @@ class Settings(BaseSettings):
     def eventsourcing_env(self) -> dict[str, str]:
         """The ``eventsourcing`` library's environment for these settings."""
         env = {
-            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_entries),
             "AGGREGATE_CACHE_FASTFORWARD": "y",
             # never DDL at construction (concurrent starts race): seatledger.application.schema
             "CREATE_TABLE": "n",
             # the snapshot store (its table is created by seatledger.application.schema)
             "IS_SNAPSHOTTING_ENABLED": "y",
         }
-        if self.aggregate_cache_size == 0:
+        if self.aggregate_cache_entries == 0:
             del env["AGGREGATE_CACHE_MAXSIZE"]
         if self.persistence == "sqlite":
             env |= {

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol, TypeVar, cast
@@ -29,6 +29,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from seatledger.application.clock import Clock
 from seatledger.application.errors import ConcurrencyConflictError
+from seatledger.application.fastforward import fast_forward
 from seatledger.application.telemetry import Telemetry
 from seatledger.domain.aggregate import Aggregate, Stamp
 from seatledger.domain.directory import (
@@ -86,6 +87,20 @@ class SaveHook(Protocol[V_contra]):
 
 
 @dataclass(frozen=True)
+class SaveMark:
+    """The last save of this thread's command: the notification id and topic of each of
+    its events, and whether the service projected them in this thread right after the save
+    (in-process projections)."""
+
+    notifications: tuple[tuple[int, str], ...]
+    projected: bool
+
+    def last(self, topics: Collection[str]) -> int | None:
+        """The last notification id of the save among ``topics`` (None: none of them)."""
+        return max((nid for nid, topic in self.notifications if topic in topics), default=None)
+
+
+@dataclass(frozen=True)
 class Step:
     """The origin of a step of an automated run (its command id derived from the run's)."""
 
@@ -118,6 +133,19 @@ class Reads:
 
     def _loaded(self, aggregate: Aggregate) -> None:
         """An aggregate was loaded from the store (as stored, before this attempt)."""
+
+    def prefetch_booking(self, restaurant_id: str, booking_id: str) -> None:
+        """Load the restaurant's layout and the booking's day together, in one read when
+        both are cached (:mod:`.fastforward`); a booking the directory does not know (or
+        files elsewhere) is left to :meth:`booking_day` to report."""
+        index = self._store.directory_get(booking_index_id(restaurant_id, booking_id), BookingIndex)
+        if index is None or (index.restaurant_id, index.booking_id) != (restaurant_id, booking_id):
+            return
+        wanted = [layout_id(restaurant_id), day_id(restaurant_id, index.service_date)]
+        for aggregate_id, aggregate in self._store.fast_forward(wanted).items():
+            if aggregate_id not in self.aggregates:
+                self.aggregates[aggregate_id] = aggregate
+                self._loaded(aggregate)
 
     def layout(self, restaurant_id: str) -> FloorLayout:
         layout = self.get(layout_id(restaurant_id), FloorLayout)
@@ -296,8 +324,13 @@ class UnitOfWork(Reads):
 
 
 class AggregateStore:
-    """Where commands and queries get their aggregates, and where commands are run."""
+    """Where commands and queries get their aggregates, and where commands are run.
 
+    Two caches, so that neither crowds the other out: service days and layouts are cached
+    (and fast-forwarded) by the library's repository; directory entries, one per booking
+    and hold, are read straight from the event store and kept in a cache of their own."""
+
+    #: Directory entries kept (``Settings.directory_cache_entries`` in a service).
     DIRECTORY_CACHE_SIZE = 50_000
 
     def __init__(
@@ -307,7 +340,8 @@ class AggregateStore:
         clock: Clock,
         telemetry: Telemetry,
         retries: int,
-        saved: Callable[[Sequence[Recording[UUID]]], None],
+        saved: Callable[[Sequence[Recording[UUID]]], bool],
+        directory_cache_size: int | None = None,
     ) -> None:
         self._app = app
         self._clock = clock
@@ -316,7 +350,11 @@ class AggregateStore:
         self._saved = saved
         self._cache_lock = threading.Lock()
         self._directory: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._directory_size = (
+            self.DIRECTORY_CACHE_SIZE if directory_cache_size is None else directory_cache_size
+        )
         self._floor_views: dict[str, FloorView] = {}
+        self._marks = threading.local()
 
     def run(
         self, origin: Origin, act: Callable[[UnitOfWork], R], hook: SaveHook[R] | None = None
@@ -325,6 +363,7 @@ class AggregateStore:
         on a stale save, ask the hook, then re-run it on fresh state
         (``CONCURRENCY_CONFLICT`` once the retries are spent)."""
         attempts = self._retries + 1
+        self._marks.last = None
         for attempt in range(1, attempts + 1):
             work = UnitOfWork(self, Stamp(self._clock.now(), origin.command_id, origin.actor_id))
             result = act(work)
@@ -357,26 +396,40 @@ class AggregateStore:
         except AggregateNotFoundError:
             return None
 
+    def fast_forward(self, ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
+        """Those of ``ids`` the repository has cached, brought up to date in one read."""
+        if len(ids) < 2:
+            return {}
+        return fast_forward(self._app, ids)
+
     def ledger_entry(self, restaurant_id: str, command_id: str) -> CommandEntry | None:
         """The command's ledger entry, read from the store itself: entries are looked up
         only when a command turns out to be a re-send, and a cached miss could hide an
         entry another process wrote since."""
-        entry: CommandEntry | None = None
-        for event in self._app.events.get(ledger_entry_id(restaurant_id, command_id)):
-            entry = cast(CommandEntry, event.mutate(entry))  # type: ignore[attr-defined]
-        return entry
+        return cast(CommandEntry | None, self._replay(ledger_entry_id(restaurant_id, command_id)))
+
+    def _replay(self, aggregate_id: UUID) -> Aggregate | None:
+        """An aggregate from its events, past the repository and its cache."""
+        aggregate: Aggregate | None = None
+        for event in self._app.events.get(aggregate_id):
+            aggregate = cast(Aggregate, event.mutate(aggregate))  # type: ignore[attr-defined]
+        return aggregate
 
     def directory_get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        """Directory aggregates never change once filed, so found ones are cached for good."""
+        """Directory aggregates never change once filed, so found ones are cached for good
+        (least recently used first out), in their own cache: never in the repository's,
+        where one entry per booking would evict the service days."""
         with self._cache_lock:
             cached = self._directory.get(aggregate_id)
+            if cached is not None:
+                self._directory.move_to_end(aggregate_id)
         if cached is None:
-            cached = self.load(aggregate_id)
+            cached = self._replay(aggregate_id)
             if cached is None:
                 return None
             with self._cache_lock:
                 self._directory[aggregate_id] = cached
-                while len(self._directory) > self.DIRECTORY_CACHE_SIZE:
+                while len(self._directory) > self._directory_size:
                     self._directory.popitem(last=False)
         return cached if isinstance(cached, kind) else None
 
@@ -390,7 +443,28 @@ class AggregateStore:
                 self._floor_views[layout.restaurant_id] = view
         return view
 
+    def _cache_saved(self, saved: Sequence[Aggregate]) -> None:
+        """The saved days and layouts are the stored state now: cached as they are, the next
+        command's fast-forward has nothing of its own to decode again (a newer one another
+        thread cached is only set back, and fast-forwarded again)."""
+        cache = self._app.repository.cache
+        if cache is None:
+            return
+        for aggregate in saved:
+            if isinstance(aggregate, ServiceDay | FloorLayout):
+                cache.put(aggregate.id, aggregate)
+
+    def last_save(self) -> SaveMark | None:
+        """The last save of the command this thread runs (None: it saved nothing)."""
+        mark: SaveMark | None = getattr(self._marks, "last", None)
+        return mark
+
     def _save(self, work: UnitOfWork) -> None:
         pending = work.pending()
         if pending:
-            self._saved(self._app.save(*pending))
+            recordings = self._app.save(*pending)
+            self._cache_saved(pending)
+            projected = self._saved(recordings)
+            self._marks.last = SaveMark(
+                tuple((r.notification.id, r.notification.topic) for r in recordings), projected
+            )

@@ -120,10 +120,17 @@ class ReadSide:
             )
             self._background.start()
 
-    def saved(self, recordings: Sequence[Recording[UUID]]) -> None:
-        """After a save: in-process projections catch up at once (read-your-writes)."""
-        if self._background is not None:
-            self._background.catch_up({r.notification.topic for r in recordings})
+    def saved(self, recordings: Sequence[Recording[UUID]]) -> bool:
+        """After a save: in-process projections catch up at once (read-your-writes); True
+        if they did (what the save wrote is visible in the read models)."""
+        if self._background is None:
+            return False
+        return self._background.catch_up({r.notification.topic for r in recordings})
+
+    @property
+    def members_runner(self) -> PageRunner | None:
+        """The runner of the members projection (read-your-writes waits for its position)."""
+        return next((r for r in self.projection_runners if r.name == "members"), None)
 
     def close(self) -> None:
         background, self._background = self._background, None

@@ -4,7 +4,7 @@ items 1 and 2).
 * **PostgreSQL, production default:** ``projection_mode`` worker (the real ``seatledger
   worker`` in a subprocess) and read-your-writes on (the settings' defaults). Beside it, in
   the same schema and the same run: the bare ``eventsourcing`` application's one-event
-  get+save (:mod:`bench.bare`), and the same service with ``read_your_writes_retries=0``
+  get+save (:mod:`bench.bare`), and the same service with ``read_your_writes_timeout_ms=0``
   (one read of the members, no waiting: "without read-your-writes"), whose p50 latency is
   item 2's baseline.
 * **SQLite, embedded default:** in-process projections, read-your-writes on; beside the bare
@@ -117,7 +117,9 @@ def measure_postgres(commands: int, rounds: int) -> list[Figure]:
     default, plain, bare = Side(), Side(), Side()
     with postgres_schema("cmdrate") as schema:
         settings = pg_settings(schema, application_name=f"bench-{token}")
-        quiet = pg_settings(schema, application_name=f"bench-{token}-n", read_your_writes_retries=0)
+        quiet = pg_settings(
+            schema, application_name=f"bench-{token}-n", read_your_writes_timeout_ms=0
+        )
         conninfo = settings.postgres_conninfo()
         with open_service(settings) as service, open_service(quiet) as service_plain:
             ours = Assigner(service, "ryw", commands + WARM_UP + 200)
@@ -191,7 +193,7 @@ def measure_postgres(commands: int, rounds: int) -> list[Figure]:
             default.p(0.5),
             "ms",
             plain.p(0.5),
-            "p50 without it (read_your_writes_retries=0)",
+            "p50 without it (read_your_writes_timeout_ms=0)",
             "<= 1.2",
             command,
             details={"p99_ms": default.p(0.99), "baseline_p99_ms": plain.p(0.99)},

@@ -202,7 +202,7 @@ def main(args: argparse.Namespace) -> int:
     conninfo = Settings().postgres_conninfo()
     (schema,) = scratch_schema_names("contention", "store")
     with scratch_schemas(conninfo, [schema]):
-        overrides: dict[str, Any] = {"projection_mode": "off", "read_your_writes_retries": 0}
+        overrides: dict[str, Any] = {"projection_mode": "off", "read_your_writes_timeout_ms": 0}
         if args.retries is not None:
             overrides["command_retries"] = args.retries
         settings = postgres_settings(schema, **overrides)

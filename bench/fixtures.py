@@ -129,7 +129,7 @@ def stored_events(service: AssignmentService) -> list[StoredEvent]:
 
 
 def memory_settings() -> Settings:
-    return Settings(persistence="memory", projection_mode="off", read_your_writes_retries=0)
+    return Settings(persistence="memory", projection_mode="off", read_your_writes_timeout_ms=0)
 
 
 # --- stores ----------------------------------------------------------------------------------

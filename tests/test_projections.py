@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from psycopg import sql
 
 from seatledger.application.commands import CancelBooking, ChangePolicy
 from seatledger.application.read_models import open_read_models
+from seatledger.application.read_your_writes import LONGEST_PAUSE_SECONDS
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.telemetry import RecordingSink, Telemetry
@@ -154,19 +156,32 @@ def test_result_members_come_from_the_read_model(service: AssignmentService) -> 
 def test_missing_rows_come_back_empty_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Projections off: nothing becomes visible, so after 1 + 2 reads 15 ms apart the
-    tables come back with assignment id "" and a warning names the booking and tables."""
+    """Projections off: nothing becomes visible, so once the wait for the members
+    projection times out the tables come back with assignment id "" and a warning names
+    the booking and tables. The wait is a poll of short pauses, none a fixed 15 ms."""
     sink = RecordingSink()
-    settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "s.db", projection_mode="off")
+    settings = Settings(
+        persistence="sqlite",
+        sqlite_path=tmp_path / "s.db",
+        projection_mode="off",
+        read_your_writes_timeout_ms=20,
+    )
     sleeps: list[float] = []
-    monkeypatch.setattr("seatledger.application.read_your_writes.time.sleep", sleeps.append)
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr("seatledger.application.read_your_writes.time.sleep", sleep)
     with AssignmentService(settings, telemetry=Telemetry(sinks=[sink])) as service:
         service.create_restaurant(floor())
         service.register_booking(booking("b1", 4))
         result = service.assign_tables(assign("b1", "M2", "M1"))
     assert [(m.table_id, m.assignment_id) for m in result.members] == [("M1", ""), ("M2", "")]
-    assert sleeps == [0.015, 0.015]
+    assert sleeps and max(sleeps) <= LONGEST_PAUSE_SECONDS
     (warning,) = sink.named("assignments.rows_missing")
+    assert warning.fields["waited_ms"] == 20
     assert warning.fields["booking_id"] == "b1"
     assert warning.fields["table_ids"] == ["M1", "M2"]
 
@@ -239,7 +254,7 @@ def test_warning_is_logged_with_the_documented_text(
         persistence="sqlite",
         sqlite_path=tmp_path / "s.db",
         projection_mode="off",
-        read_your_writes_retries=0,
+        read_your_writes_timeout_ms=0,
     )
     with AssignmentService(settings) as service, caplog.at_level(logging.WARNING, "seatledger"):
         service.create_restaurant(floor())

@@ -474,7 +474,7 @@ def generate_log(events: int, *, seed: int = 1, restaurants: int = 1) -> list[St
     settings = Settings(
         persistence="memory",
         projection_mode="off",
-        read_your_writes_retries=0,
+        read_your_writes_timeout_ms=0,
     )
     clock = ManualClock(START)
     with AssignmentService(settings, clock=clock, telemetry=_quiet_telemetry()) as service:
