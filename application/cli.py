@@ -525,7 +525,8 @@ def add_serve(subparsers: Subparsers) -> None:
             "Run the HTTP service until SIGTERM or SIGINT (settings from SEATLEDGER_*): every "
             "command and query under /restaurants/{id}, /healthz, /readyz and /openapi.json. "
             "Requests carry 'Authorization: Bearer <key>'; the keys file (JSON, SHA-256 of each "
-            "key, bound to restaurants and a role) is re-read when it changes. See "
+            "key, bound to restaurants and a role) is re-read when it changes. With "
+            "SEATLEDGER_SHARDS, every request goes to its restaurant's shard. See "
             "docs/operations.md, 'HTTP service'."
         ),
     )
@@ -553,11 +554,6 @@ def add_serve(subparsers: Subparsers) -> None:
             return EXIT_USAGE
         level = logging.getLevelName(logging.getLogger("seatledger").getEffectiveLevel())
         settings = load_settings(args, "http")
-        if settings.shards:
-            raise UsageError(
-                "seatledger serve runs on one store and does not route between shards",
-                "serve ShardedService from your own service layer (docs/api.md, Shards)",
-            )
         try:
             server.serve(
                 settings,

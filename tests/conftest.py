@@ -20,6 +20,9 @@ from psycopg import sql
 
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
+from tests.second_server import Server, second_server
+
+__all__ = ["second_server"]  # one throwaway server per run, for every shard test
 
 BACKENDS = ("memory", "sqlite", "postgres")
 RUN_PREFIX = f"sl_test_{os.getpid()}_"
@@ -136,3 +139,24 @@ def seatledger_settings(settings: Settings) -> Settings:
 def service(seatledger_service: AssignmentService) -> AssignmentService:
     """The plugin's service, on this test's backend."""
     return seatledger_service
+
+
+@pytest.fixture
+def sharded(postgres_schema: str, second_server: Server) -> Iterator[Settings]:
+    """Shard ``a`` on the shared server (this test's schema), ``b`` on the second server
+    (a schema of its own, dropped afterwards); r1 on a, r2 on b, others by hash."""
+    schema_b = f"sl_shard_{uuid.uuid4().hex[:10]}"
+    base = Settings()
+    shared = (
+        f"postgresql://{base.postgres_user}@{base.postgres_host}:{base.postgres_port}"
+        f"/{base.postgres_dbname}"
+    )
+    yield Settings(
+        shards={"a": f"{shared}#{postgres_schema}", "b": f"{second_server.url()}#{schema_b}"},
+        shard_map={"r1": "a", "r2": "b"},
+        projection_mode="in_process",
+        shard_map_refresh_seconds=60,
+        relay_lease_seconds=5,
+    )
+    with psycopg.connect(second_server.url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema_b)))

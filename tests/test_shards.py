@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -39,33 +38,9 @@ from seatledger.application.telemetry import Telemetry
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from seatledger.projections.deliveries import Delivery
 from seatledger.projections.relay import Relay
-from tests.second_server import Server, second_server
 from tests.support import DAY, assign, booking, floor, hold
 
-__all__ = ["second_server"]
-
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def sharded(postgres_schema: str, second_server: Server) -> Iterator[Settings]:
-    """Shard ``a`` on the shared server (this test's schema), ``b`` on the second server
-    (a schema of its own, dropped afterwards); r1 on a, r2 on b, others by hash."""
-    schema_b = f"sl_shard_{uuid.uuid4().hex[:10]}"
-    base = Settings()
-    shared = (
-        f"postgresql://{base.postgres_user}@{base.postgres_host}:{base.postgres_port}"
-        f"/{base.postgres_dbname}"
-    )
-    yield Settings(
-        shards={"a": f"{shared}#{postgres_schema}", "b": f"{second_server.url()}#{schema_b}"},
-        shard_map={"r1": "a", "r2": "b"},
-        projection_mode="in_process",
-        shard_map_refresh_seconds=60,
-        relay_lease_seconds=5,
-    )
-    with psycopg.connect(second_server.url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema_b)))
 
 
 @pytest.fixture
@@ -346,7 +321,6 @@ def test_the_command_line_runs_every_shard_or_one(
         {"r1": "b", "r2": "b"},
     )  # seeded by the router
     assert main(["status", "--shard", "nope"]) == 2
-    assert main(["serve", "--keys", "keys.json"]) == 2  # one store only: refused, not misled
     with ShardedService(sharded) as router:  # the delivered message stays delivered on b
         router.catch_up_projections()
         assert outbox_ids(router, "b", "r1") != []

@@ -1,8 +1,9 @@
-"""The HTTP application: ``create_app(service, keys)`` serves one :class:`AssignmentService`.
+"""The HTTP application: ``create_app(service, keys)`` serves an :class:`AssignmentService` or
+a ``ShardedService`` (every call routed to the restaurant's shard; :mod:`.served`).
 
 * ``POST /restaurants/{restaurant_id}/commands/<command>``: every command (``command_routes``);
 * ``GET /restaurants/{restaurant_id}/...``: the queries (``query_routes``);
-* ``GET /healthz`` (the process answers), ``GET /readyz`` (the event store answers);
+* ``GET /healthz`` (the process answers), ``GET /readyz`` (every event store answers);
 * ``GET /problems/{code}``: the documentation behind each problem ``type``;
 * ``GET /openapi.json``: the schema (checked in as ``docs/openapi.json``).
 
@@ -20,7 +21,6 @@ from fastapi import FastAPI, HTTPException
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from seatledger.application.errors import InfrastructureCode, InfrastructureError
 from seatledger.application.http.access import PUBLIC_PATHS, ApiKeyMiddleware
 from seatledger.application.http.auth import KeyRing
 from seatledger.application.http.command_routes import command_router
@@ -32,6 +32,7 @@ from seatledger.application.http.problems import (
     problem_type,
 )
 from seatledger.application.http.query_routes import query_router
+from seatledger.application.http.served import Served, served
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 
@@ -84,8 +85,10 @@ class SeatLedgerApp(FastAPI):
         return schema
 
 
-def create_app(service: AssignmentService, keys: KeyRing | Path) -> FastAPI:
-    """The HTTP service of ``service``; ``keys`` is a :class:`KeyRing` or its keys file."""
+def create_app(service: AssignmentService | Served, keys: KeyRing | Path) -> FastAPI:
+    """The HTTP service of ``service`` (one store, or a ``ShardedService``); ``keys`` is a
+    :class:`KeyRing` or its keys file."""
+    service = served(service)
     telemetry = service.telemetry
     ring = keys if isinstance(keys, KeyRing) else KeyRing(keys, telemetry)
     app = SeatLedgerApp(
@@ -113,14 +116,7 @@ def create_app(service: AssignmentService, keys: KeyRing | Path) -> FastAPI:
     )
     def readyz() -> Status:
         """The event store answers (readiness); 503 ``STORAGE_UNAVAILABLE`` when it does not."""
-        try:
-            service.recorder.max_notification_id()
-        except Exception as exc:
-            raise InfrastructureError(
-                InfrastructureCode.STORAGE_UNAVAILABLE,
-                f"the event store does not answer: {type(exc).__name__}",
-                details={"operation": "readyz", "error": str(exc)},
-            ) from exc
+        service.check_ready()  # with shards, every shard's; details.shard names one that fails
         return Status(status="ready")
 
     @app.get(

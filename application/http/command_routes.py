@@ -23,6 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 from seatledger.application.commands import COMMAND_METHODS, Command
 from seatledger.application.http.access import CALLER, Caller
 from seatledger.application.http.problems import PROBLEM_RESPONSES
+from seatledger.application.http.served import Served
 from seatledger.application.service import AssignmentService
 from seatledger.domain.errors import InvalidInputError
 
@@ -113,9 +114,7 @@ def _command_id(in_body: str | None, in_header: str | None) -> str | None:
     return in_body if in_body is not None else in_header
 
 
-def _endpoint(
-    service: AssignmentService, method: str, body_model: type[BaseModel]
-) -> Callable[..., Any]:
+def _endpoint(service: Served, method: str, body_model: type[BaseModel]) -> Callable[..., Any]:
     run = getattr(service, method)
 
     def endpoint(caller: Caller, body: BaseModel, idempotency_key: str | None) -> Any:
@@ -153,7 +152,7 @@ def _endpoint(
     return endpoint
 
 
-def command_router(service: AssignmentService) -> APIRouter:
+def command_router(service: Served) -> APIRouter:
     router = APIRouter(responses=PROBLEM_RESPONSES)
     for command, method in COMMAND_METHODS.items():
         body_model = request_model(command)

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 
 from seatledger.application.http.access import CALLER, Caller
 from seatledger.application.http.problems import PROBLEM_RESPONSES
+from seatledger.application.http.served import Served
 from seatledger.application.results import (
     BookingView,
     DayView,
@@ -20,14 +21,13 @@ from seatledger.application.results import (
     Member,
     RestaurantView,
 )
-from seatledger.application.service import AssignmentService
 from seatledger.domain.values import Window
 from seatledger.projections.availability import Availability
 
 BOOKING_ID = Path(min_length=1, max_length=200)
 
 
-def query_router(service: AssignmentService) -> APIRouter:
+def query_router(service: Served) -> APIRouter:
     router = APIRouter(prefix="/restaurants/{restaurant_id}", tags=["queries"])
 
     @router.get(

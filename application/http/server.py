@@ -1,4 +1,5 @@
-"""``seatledger serve``: one service, one uvicorn server, until SIGTERM or SIGINT."""
+"""``seatledger serve``: one service (with shards, a ``ShardedService``), one uvicorn server,
+until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -15,16 +16,19 @@ from seatledger.application.http.app import create_app, openapi_document
 from seatledger.application.http.auth import KeyRing
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
+from seatledger.application.shards.router import ShardedService
 from seatledger.application.telemetry import Telemetry
 
 
 def serve(settings: Settings, *, host: str, port: int, keys_file: Path, log_level: str) -> None:
     """Load the keys (a bad file stops here, before the store is opened), open the store,
-    serve. SIGTERM or SIGINT: uvicorn stops accepting and finishes the requests in flight,
-    then the service closes and the process exits 0."""
+    serve. With ``SEATLEDGER_SHARDS`` the store is every shard, each request routed to its
+    restaurant's. SIGTERM or SIGINT: uvicorn stops accepting and finishes the requests in
+    flight, then the service closes and the process exits 0."""
     telemetry = Telemetry.configured(otel=settings.otel_enabled)
     keys = KeyRing(keys_file, telemetry)
-    with AssignmentService(settings, telemetry=telemetry) as service:
+    opened = ShardedService if settings.shards else AssignmentService
+    with opened(settings, telemetry=telemetry) as service:
         config = uvicorn.Config(
             create_app(service, keys), host=host, port=port, log_level=log_level
         )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from seatledger.application.clock import Clock
+from seatledger.application.clock import Clock, SystemClock
 from seatledger.application.commands import COMMAND_METHODS, Command
 from seatledger.application.errors import (
     STORAGE_ERRORS,
@@ -74,13 +74,14 @@ class ShardedService:
             )
         self.settings = settings
         self.telemetry = telemetry or Telemetry.configured(otel=settings.otel_enabled)
+        self.clock: Clock = clock or SystemClock()  # one clock for every shard
         self.shard_settings = {name: shard_settings(settings, name) for name in settings.shards}
         self.services: dict[str, AssignmentService] = {}
         self.fences: dict[str, Fence] = {}
         try:
             for name, shard in self.shard_settings.items():
                 self.services[name] = AssignmentService(
-                    shard, clock=clock, telemetry=self.telemetry
+                    shard, clock=self.clock, telemetry=self.telemetry
                 )
                 _storage(shard, functools.partial(ensure_shard_tables, shard))
                 self.fences[name] = Fence(shard)
@@ -111,6 +112,24 @@ class ShardedService:
 
     def current_map(self) -> ShardMap:
         return self.map.current()
+
+    def check_ready(self) -> None:
+        """Every shard's event store answers (``/readyz``); else STORAGE_UNAVAILABLE naming
+        the first shard that does not."""
+        for name, service in self.services.items():
+            try:
+                service.recorder.max_notification_id()
+            except Exception as exc:
+                raise InfrastructureError(
+                    InfrastructureCode.STORAGE_UNAVAILABLE,
+                    f"the event store of shard {name} does not answer: {type(exc).__name__}",
+                    details={
+                        "operation": "readyz",
+                        "shard": name,
+                        "store": service.settings.describe_store(),
+                        "error": str(exc).strip(),
+                    },
+                ) from exc
 
     # --- the routed API ---
 
