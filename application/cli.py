@@ -12,6 +12,7 @@ import argparse
 import importlib.metadata
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -650,6 +651,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout's reader went away (`| head`): the store is fine
+        _silence_stdout()
+        return EXIT_ERROR
     except (psycopg.Error, sqlite3.Error, OSError, PersistenceError) as exc:
         logger.debug("the failure's traceback", exc_info=True)
         _print_error(
@@ -690,6 +694,14 @@ def _log_to_stderr(logger: logging.Logger, level: str, log_format: str) -> loggi
     logger.setLevel(level.upper())
     logger.addHandler(handler)
     return handler
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's final flush into the closed
+    pipe raises nothing more (the Python documentation's recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _print_error(*lines: str) -> None:

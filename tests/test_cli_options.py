@@ -271,3 +271,26 @@ def test_the_command_line_section_documents_commands_options_and_exit_codes() ->
             assert f"`{flag}" in section, flag
     for code in (cli.EXIT_OK, cli.EXIT_ERROR, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED):
         assert f"| {code} |" in section, code
+
+
+def test_a_reader_that_stops_reading_is_not_a_store_failure(tmp_path: Path) -> None:
+    """``seatledger ... | head`` closes stdout early: no "store failed", no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: the first write gets EPIPE
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("SEATLEDGER_")}
+    try:
+        done = subprocess.run(
+            [SEATLEDGER, "--db", str(tmp_path / "s.db"), "migrate"],
+            env=clean,
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == cli.EXIT_ERROR
+    assert done.stderr == ""
+    assert (tmp_path / "s.db").exists()  # the command itself ran
