@@ -15,7 +15,6 @@ Field types are resolved once per class into converters; a type this codec does 
 
 from __future__ import annotations
 
-import operator
 import types
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -24,17 +23,12 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel
 
-Row = list[Any]
-Pack = Callable[[Any, "Packer"], Any]
-Unpack = Callable[[Any, list[Any]], Any]
+Row = tuple[Any, ...]
+#: the source of an expression that writes (or reads back) a value, from the value's source
+#: and the nesting depth (for the names of comprehension variables)
+Source = Callable[[str, int], str]
 
 _SCALARS = (str, int, bool, float, type(None))
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _identity(value: Any, _: Any) -> Any:
-    return value
 
 
 def _plain(annotation: Any) -> bool:
@@ -49,90 +43,118 @@ def _plain(annotation: Any) -> bool:
     return False
 
 
-def _converters(annotation: Any) -> tuple[Pack, Unpack]:
-    """How to write one field type and read it back."""
+def _holds_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_models(arg) for arg in get_args(annotation))
+
+
+def _as_is(src: str, _: int) -> str:
+    return src
+
+
+def _converters(annotation: Any) -> tuple[Source, Source]:
+    """The expressions that write one field type and read it back, from the value's."""
     if _plain(annotation):
-        return _identity, _identity
+        return _as_is, _as_is
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (Union, types.UnionType) and type(None) in args:
         (inner,) = [arg for arg in args if arg is not type(None)]
-        pack, unpack = _converters(inner)
+        write, read = _converters(inner)
         return (
-            lambda v, p: None if v is None else pack(v, p),
-            lambda v, pool: None if v is None else unpack(v, pool),
+            lambda src, depth: f"(None if {src} is None else {write(src, depth)})",
+            lambda src, depth: f"(None if {src} is None else {read(src, depth)})",
         )
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return (lambda v, p: p.ref(v)), (lambda v, pool: pool[v])
+        return (lambda src, _: f"ref({src})"), (lambda src, _: f"pool[{src}]")
     if annotation in (AwareDatetime, datetime):
-        return (lambda v, _: v.isoformat()), (lambda v, _: datetime.fromisoformat(v))
+        return (lambda src, _: f"{src}.isoformat()"), (lambda src, _: f"instant({src})")
     if annotation is date:
-        return (lambda v, _: v.isoformat()), (lambda v, _: date.fromisoformat(v))
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            if _plain(args[0]):
-                return _identity, (lambda v, _: tuple(v))
-            item_pack, item_unpack = _converters(args[0])
-            return (
-                lambda v, p: tuple([item_pack(item, p) for item in v]),
-                lambda v, pool: tuple([item_unpack(item, pool) for item in v]),
-            )
-        if all(_plain(arg) for arg in args):
-            return _identity, (lambda v, _: tuple(v))
-    if origin is dict and args and args[0] is str:
-        value_pack, value_unpack = _converters(args[1])
+        return (lambda src, _: f"{src}.isoformat()"), (lambda src, _: f"day({src})")
+    if origin is tuple and (
+        (len(args) == 2 and args[1] is Ellipsis and _plain(args[0]))
+        or all(_plain(arg) for arg in args)
+    ):
+        # tuples pass as they are: the tuple-to-list step is JSON's
+        return _as_is, lambda src, _: f"tuple({src})"
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        write_item, read_item = _converters(args[0])
         return (
-            lambda v, p: {key: value_pack(item, p) for key, item in v.items()},
-            lambda v, pool: {key: value_unpack(item, pool) for key, item in v.items()},
+            lambda src, depth: (
+                f"tuple([{write_item(f'x{depth}', depth + 1)} for x{depth} in {src}])"
+            ),
+            lambda src, depth: (
+                f"tuple([{read_item(f'x{depth}', depth + 1)} for x{depth} in {src}])"
+            ),
+        )
+    if origin is dict and args and args[0] is str:
+        write_value, read_value = _converters(args[1])
+        return (
+            lambda src, depth: (
+                f"{{k{depth}: {write_value(f'x{depth}', depth + 1)} "
+                f"for k{depth}, x{depth} in {src}.items()}}"
+            ),
+            lambda src, depth: (
+                f"{{k{depth}: {read_value(f'x{depth}', depth + 1)} "
+                f"for k{depth}, x{depth} in {src}.items()}}"
+            ),
         )
     raise TypeError(f"the packed codec has no encoding for {annotation!r}")
 
 
 class _Codec:
-    """One model class: its field names and, per field, how to pack and unpack it."""
+    """One model class: a function that writes its row and one that builds it back.
+
+    Both are generated Python (as :mod:`dataclasses` generates ``__init__``): one tuple or
+    dict display per row, no call per field; generic loops over the fields took twice as long.
+    """
 
     def __init__(self, model: type[BaseModel]) -> None:
-        self.model = model
         if not model.model_config.get("frozen"):
             raise TypeError(f"only frozen models are packed, not {model.__qualname__}")
-        self.names = tuple(model.model_fields)
-        #: One set shared by every model this codec builds: pydantic never changes a frozen
-        #: model's set in place (copies copy it), and one set each was a tenth of the decode.
-        self.fields_set = set(self.names)
+        names = tuple(model.model_fields)
+        #: Leaf values (no model in their fields) are interned by value: events decode equal
+        #: windows as separate objects. Others are unique (a booking) or shared as one object
+        #: (a change kept for idempotency), so hashing their rows would be wasted.
+        self.by_value = not any(
+            _holds_models(field.annotation) for field in model.model_fields.values()
+        )
         converters = [_converters(field.annotation) for field in model.model_fields.values()]
-        #: the field values in field order, as a tuple
-        getter = operator.itemgetter(*self.names)
-        self.values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
-            getter if len(self.names) > 1 else lambda values: (getter(values),)
+        written = "".join(
+            f"{write(f'd[{name!r}]', 0)}, "
+            for name, (write, _) in zip(names, converters, strict=True)
         )
-        #: (position, converter) of the fields packed otherwise than as they are (tuples pass
-        #: as they are: the tuple-to-list step is JSON's)
-        self.packs = tuple(
-            (i, pack) for i, (pack, _) in enumerate(converters) if pack is not _identity
+        read = ", ".join(
+            f"{name!r}: {read(f'r[{i}]', 0)}"
+            for i, (name, (_, read)) in enumerate(zip(names, converters, strict=True), 1)
         )
-        #: (position, converter) of the fields that JSON does not give back as they were
-        self.unpacks = tuple(
-            (i, unpack) for i, (_, unpack) in enumerate(converters) if unpack is not _identity
+        source = (
+            "def row(m, tag, ref):\n"
+            "    d = m.__dict__\n"
+            f"    return (tag, {written})\n"
+            "def build(r, pool):\n"
+            "    m = new(Model)\n"
+            f"    put(m, '__dict__', {{{read}}})\n"
+            "    put(m, '__pydantic_fields_set__', fields_set)\n"
+            "    put(m, '__pydantic_extra__', None)\n"
+            "    put(m, '__pydantic_private__', None)\n"
+            "    return m\n"
         )
-
-    def row(self, model: BaseModel, packer: Packer) -> tuple[Any, ...]:
-        values = self.values(model.__dict__)
-        if not self.packs:
-            return values
-        row = list(values)
-        for i, pack in self.packs:
-            row[i] = pack(row[i], packer)
-        return tuple(row)
-
-    def build(self, values: list[Any], pool: list[Any]) -> BaseModel:
-        """The model of a row's values (``values`` is the decoder's own list: changed in place)."""
-        for i, unpack in self.unpacks:
-            values[i] = unpack(values[i], pool)
-        model = _new(self.model)
-        _set(model, "__dict__", dict(zip(self.names, values, strict=True)))
-        _set(model, "__pydantic_fields_set__", self.fields_set)
-        _set(model, "__pydantic_extra__", None)
-        _set(model, "__pydantic_private__", None)
-        return model
+        namespace: dict[str, Any] = {
+            "new": object.__new__,
+            "put": object.__setattr__,
+            "Model": model,
+            # One set shared by every model built: pydantic never changes a frozen model's set
+            # in place (its copies copy it), and a set each was a tenth of the decode.
+            "fields_set": set(names),
+            "instant": datetime.fromisoformat,
+            "day": date.fromisoformat,
+        }
+        exec(source, namespace)  # our own source, made from the class's fields
+        #: a model, its tag and the packer's ``ref`` -> its row (the tag first)
+        self.row: Callable[[BaseModel, int, Callable[[BaseModel], int]], Row] = namespace["row"]
+        #: a row and the pool so far -> the model
+        self.build: Callable[[list[Any], list[Any]], BaseModel] = namespace["build"]
 
 
 @cache
@@ -153,39 +175,39 @@ class Packer:
     """Collects a pool of rows; :meth:`ref` gives a model's index (equal values, once)."""
 
     def __init__(self, models: Sequence[type[BaseModel]]) -> None:
-        self.tags = {model: tag for tag, model in enumerate(models)}
-        self.pool: list[Any] = []
+        self.codecs = {model: (_codec(model), tag) for tag, model in enumerate(models)}
+        self.pool: list[Row] = []
         self._by_id: dict[int, int] = {}
-        self._by_row: dict[tuple[Any, ...], int] = {}
+        self._by_row: dict[Row, int] = {}
         self._alive: list[BaseModel] = []  # keeps ids unique while packing
 
     def ref(self, model: BaseModel) -> int:
         found = self._by_id.get(id(model))
         if found is not None:
             return found
-        tag = self.tags[type(model)]
-        row = (tag, *_codec(type(model)).row(model, self))
-        try:
-            index = self._by_row.get(row)
-        except TypeError:  # a row holding a dict: not interned
-            index, row_hashable = None, False
-        else:
-            row_hashable = True
+        codec, tag = self.codecs[type(model)]
+        row = codec.row(model, tag, self.ref)
+        index = None
+        if codec.by_value:
+            try:
+                index = self._by_row.get(row)
+            except TypeError:  # a dict in the row: not interned
+                codec.by_value = False
         if index is None:
             index = len(self.pool)
             self.pool.append(row)
-            if row_hashable:
+            if codec.by_value:
                 self._by_row[row] = index
         self._by_id[id(model)] = index
         self._alive.append(model)
         return index
 
 
-def unpack_pool(rows: Iterable[Row], models: Sequence[type[BaseModel]]) -> list[Any]:
+def unpack_pool(rows: Iterable[list[Any]], models: Sequence[type[BaseModel]]) -> list[Any]:
     """The pool's models, in pool order (a row only refers to rows before it)."""
     codecs = [_codec(model) for model in models]
-    pool: list[Any] = []
+    pool: list[Any] = []  # the builders read it by that name
     append = pool.append
     for row in rows:
-        append(codecs[row[0]].build(row[1:], pool))
+        append(codecs[row[0]].build(row, pool))
     return pool

@@ -9,7 +9,7 @@ from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -32,7 +32,13 @@ from seatledger.domain.service_day.snapshot import (
     DaySnapshot,
     snapshot_topic,
 )
-from seatledger.domain.service_day.state import SeatedTable
+from seatledger.domain.service_day.state import (
+    BookingState,
+    HoldState,
+    IdempotencyRecord,
+    SeatedTable,
+    TableChange,
+)
 from seatledger.domain.values import Frozen, Window
 from tests.support import DAY
 from tests.test_persistence import START, drive_a_service_day
@@ -240,3 +246,25 @@ def test_only_known_field_types_are_packed() -> None:
 
     with pytest.raises(TypeError, match="only frozen"):
         Packer([Loose]).ref(Loose(name="x"))
+
+
+def test_every_value_a_snapshot_holds_is_a_packed_class() -> None:
+    """A model reachable from a packed class but not in PACKED could not be packed (the
+    snapshot would fail): the list is closed under the fields' types."""
+
+    def models_in(annotation: Any) -> set[type[BaseModel]]:
+        found: set[type[BaseModel]] = set()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.add(annotation)
+        for arg in get_args(annotation):
+            found |= models_in(arg)
+        return found
+
+    reachable = {
+        model
+        for packed in PACKED
+        for field in packed.model_fields.values()
+        for model in models_in(field.annotation)
+    }
+    assert reachable <= set(PACKED)
+    assert {BookingState, HoldState, IdempotencyRecord, TableChange} <= set(PACKED)
