@@ -43,10 +43,12 @@ def _plain(annotation: Any) -> bool:
     return False
 
 
-def _holds_models(annotation: Any) -> bool:
+def _holds_models_or_dicts(annotation: Any) -> bool:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return True
-    return any(_holds_models(arg) for arg in get_args(annotation))
+    if get_origin(annotation) is dict or annotation is dict:
+        return True
+    return any(_holds_models_or_dicts(arg) for arg in get_args(annotation))
 
 
 def _as_is(src: str, _: int) -> str:
@@ -113,11 +115,12 @@ class _Codec:
         if not model.model_config.get("frozen"):
             raise TypeError(f"only frozen models are packed, not {model.__qualname__}")
         names = tuple(model.model_fields)
-        #: Leaf values (no model in their fields) are interned by value: events decode equal
-        #: windows as separate objects. Others are unique (a booking) or shared as one object
-        #: (a change kept for idempotency), so hashing their rows would be wasted.
+        #: Leaf values (no model or dict in their fields: rows that hash) are interned by
+        #: value: events decode equal windows as separate objects. Others are unique (a
+        #: booking) or shared as one object (a change kept for idempotency): hashing their rows
+        #: would be wasted.
         self.by_value = not any(
-            _holds_models(field.annotation) for field in model.model_fields.values()
+            _holds_models_or_dicts(field.annotation) for field in model.model_fields.values()
         )
         converters = [_converters(field.annotation) for field in model.model_fields.values()]
         written = "".join(
@@ -187,12 +190,7 @@ class Packer:
             return found
         codec, tag = self.codecs[type(model)]
         row = codec.row(model, tag, self.ref)
-        index = None
-        if codec.by_value:
-            try:
-                index = self._by_row.get(row)
-            except TypeError:  # a dict in the row: not interned
-                codec.by_value = False
+        index = self._by_row.get(row) if codec.by_value else None
         if index is None:
             index = len(self.pool)
             self.pool.append(row)
