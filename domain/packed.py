@@ -9,8 +9,9 @@ times faster than either validation or ``model_construct``. That is only sound f
 module wrote for the same classes, so :func:`schema_fingerprint` (every packed class and its
 fields) belongs in the name the packed data is stored under; anything else is validated.
 
-Field types are resolved once per class into converters; a type this codec does not know is a
-``TypeError`` when the class is first packed, never a silent guess.
+A :class:`Codebook` (the classes one kind of packed data holds) resolves their field types
+once, into code generated per class; a type this codec does not know is a ``TypeError`` when
+the codebook is made (at import of the module that packs), never a silent guess.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel
@@ -160,11 +160,6 @@ class _Codec:
         self.build: Callable[[list[Any], list[Any]], BaseModel] = namespace["build"]
 
 
-@cache
-def _codec(model: type[BaseModel]) -> _Codec:
-    return _Codec(model)
-
-
 def schema_fingerprint(models: Iterable[type[BaseModel]]) -> list[Any]:
     """The packed classes and their fields (and types), for the storage name of packed data."""
     return [
@@ -174,11 +169,39 @@ def schema_fingerprint(models: Iterable[type[BaseModel]]) -> list[Any]:
     ]
 
 
+class Codebook:
+    """The classes one kind of packed data may hold (their order gives the rows' tags), with
+    the code generated for each: made once, as a constant of the module that packs."""
+
+    def __init__(self, models: Sequence[type[BaseModel]]) -> None:
+        self.models = tuple(models)
+        self.codecs = tuple(_Codec(model) for model in self.models)
+        self.tags = {
+            model: (codec, tag)
+            for tag, (model, codec) in enumerate(zip(self.models, self.codecs, strict=True))
+        }
+
+    def fingerprint(self) -> list[Any]:
+        return schema_fingerprint(self.models)
+
+    def packer(self) -> Packer:
+        return Packer(self)
+
+    def unpack(self, rows: Iterable[list[Any]]) -> list[Any]:
+        """The pool's models, in pool order (a row only refers to rows before it)."""
+        codecs = self.codecs
+        pool: list[Any] = []  # the builders read it by that name
+        append = pool.append
+        for row in rows:
+            append(codecs[row[0]].build(row, pool))
+        return pool
+
+
 class Packer:
     """Collects a pool of rows; :meth:`ref` gives a model's index (equal values, once)."""
 
-    def __init__(self, models: Sequence[type[BaseModel]]) -> None:
-        self.codecs = {model: (_codec(model), tag) for tag, model in enumerate(models)}
+    def __init__(self, codebook: Codebook) -> None:
+        self.codecs = codebook.tags
         self.pool: list[Row] = []
         self._by_id: dict[int, int] = {}
         self._by_row: dict[Row, int] = {}
@@ -199,13 +222,3 @@ class Packer:
         self._by_id[id(model)] = index
         self._alive.append(model)
         return index
-
-
-def unpack_pool(rows: Iterable[list[Any]], models: Sequence[type[BaseModel]]) -> list[Any]:
-    """The pool's models, in pool order (a row only refers to rows before it)."""
-    codecs = [_codec(model) for model in models]
-    pool: list[Any] = []  # the builders read it by that name
-    append = pool.append
-    for row in rows:
-        append(codecs[row[0]].build(row, pool))
-    return pool

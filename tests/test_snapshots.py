@@ -24,7 +24,7 @@ from seatledger.application.settings import Settings
 from seatledger.application.snapshots import StaleSnapshot, load_latest_snapshot
 from seatledger.application.testing.day_spec import day_state
 from seatledger.domain.layout import TableFacts
-from seatledger.domain.packed import Packer, unpack_pool
+from seatledger.domain.packed import Codebook
 from seatledger.domain.service_day import HoldExtended, ServiceDay, day_id
 from seatledger.domain.service_day.snapshot import (
     PACKED,
@@ -214,9 +214,9 @@ def test_packing_keeps_instants_and_offsets_exactly() -> None:
         Window(start=start, end=start + timedelta(hours=2)),
         TableFacts(capacity=4, zone_id="z1", movable=False, active=True),
     ]
-    packer = Packer(PACKED)
+    packer = Codebook(PACKED).packer()
     refs = [packer.ref(value) for value in values]
-    pool = unpack_pool(json.loads(json.dumps(packer.pool)), PACKED)
+    pool = Codebook(PACKED).unpack(json.loads(json.dumps(packer.pool)))
     decoded = [pool[ref] for ref in refs]
     assert decoded == values
     assert decoded[0].start.utcoffset() == timedelta(0)  # Window keeps UTC instants
@@ -239,13 +239,13 @@ def test_only_known_field_types_are_packed() -> None:
         amount: Decimal
 
     with pytest.raises(TypeError, match="no encoding"):
-        Packer([Odd]).ref(Odd(amount=Decimal(1)))
+        Codebook([Odd])
 
     class Loose(BaseModel):
         name: str
 
     with pytest.raises(TypeError, match="only frozen"):
-        Packer([Loose]).ref(Loose(name="x"))
+        Codebook([Loose])
 
 
 def test_every_value_a_snapshot_holds_is_a_packed_class() -> None:

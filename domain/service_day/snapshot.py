@@ -24,7 +24,7 @@ import pydantic_core
 from pydantic import Field
 
 from seatledger.domain.layout import AdjacencySnapshot, TableFacts
-from seatledger.domain.packed import Packer, schema_fingerprint, unpack_pool
+from seatledger.domain.packed import Codebook
 from seatledger.domain.service_day.aggregate import ServiceDay
 from seatledger.domain.service_day.events import DAY_EVENTS, PolicyDriftDetected
 from seatledger.domain.service_day.state import (
@@ -53,12 +53,14 @@ PACKED: tuple[type[Frozen], ...] = (
     HoldState,
 )
 
+CODEBOOK = Codebook(PACKED)
+
 
 def snapshot_topic() -> str:
     """The topic snapshots of the current schema are stored under: the state version, the
     day events' topics and class versions, and the packed classes' fields."""
     events = [[event.TOPIC, event.class_version] for event in DAY_EVENTS]
-    fingerprint = digest([STATE_VERSION, events, schema_fingerprint(PACKED)])
+    fingerprint = digest([STATE_VERSION, events, CODEBOOK.fingerprint()])
     return f"{SNAPSHOT_TOPIC_PREFIX}.v{STATE_VERSION}.{fingerprint[:16]}"
 
 
@@ -116,7 +118,7 @@ class DaySnapshot(Frozen):
 
     def pack(self) -> bytes:
         """The stored form: a pool of values and references into it (module docstring)."""
-        packer = Packer(PACKED)
+        packer = CODEBOOK.packer()
         ref = packer.ref
         state: dict[str, Any] = {
             "originator_id": str(self.originator_id),
@@ -140,7 +142,7 @@ class DaySnapshot(Frozen):
     def unpack(cls, data: bytes | str) -> DaySnapshot:
         """What :meth:`pack` wrote, under the same topic (values trusted, drifts validated)."""
         state = json.loads(data)
-        pool = unpack_pool(state["pool"], PACKED)
+        pool = CODEBOOK.unpack(state["pool"])
         return cls.model_construct(
             originator_id=UUID(state["originator_id"]),
             originator_version=state["originator_version"],
