@@ -69,7 +69,7 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if isinstance(domain_event, DaySnapshot):
-            return self._stored(domain_event, DaySnapshot.TOPIC, domain_event.model_dump_json())
+            return self._stored(domain_event, DaySnapshot.TOPIC, domain_event.pack())
         event = cast(DomainEvent, domain_event)
         event_class = type(event)
         state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
@@ -80,8 +80,10 @@ class PydanticMapper(Mapper[UUID]):
             state["class_version"] = event_class.class_version
         return self._stored(event, event_class.TOPIC, canonical_json(state))
 
-    def _stored(self, event: DomainEvent | DaySnapshot, topic: str, text: str) -> StoredEvent:
-        data = text.encode()
+    def _stored(
+        self, event: DomainEvent | DaySnapshot, topic: str, text: str | bytes
+    ) -> StoredEvent:
+        data = text.encode() if isinstance(text, str) else text
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
@@ -147,7 +149,7 @@ class PydanticMapper(Mapper[UUID]):
                 data = self.cipher.decrypt(data)
             if self.compressor:
                 data = self.compressor.decompress(data)
-            snapshot = DaySnapshot.model_validate_json(data)
+            snapshot = DaySnapshot.unpack(data)
         except Exception as exc:
             raise MapperDeserialisationError(
                 f"cannot decode snapshot {stored.originator_id}@{stored.originator_version}: {exc}"

@@ -3,14 +3,17 @@ on every backend; stale snapshots are ignored; the notification log never holds 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+from pydantic import BaseModel
 
 from seatledger.application.audit import Audit
 from seatledger.application.clock import ManualClock
@@ -20,12 +23,23 @@ from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.application.snapshots import StaleSnapshot, load_latest_snapshot
 from seatledger.application.testing.day_spec import day_state
+from seatledger.domain.layout import TableFacts
+from seatledger.domain.packed import Codebook
 from seatledger.domain.service_day import HoldExtended, ServiceDay, day_id
 from seatledger.domain.service_day.snapshot import (
+    PACKED,
     SNAPSHOT_TOPIC_PREFIX,
     DaySnapshot,
     snapshot_topic,
 )
+from seatledger.domain.service_day.state import (
+    BookingState,
+    HoldState,
+    IdempotencyRecord,
+    SeatedTable,
+    TableChange,
+)
+from seatledger.domain.values import Frozen, Window
 from tests.support import DAY
 from tests.test_persistence import START, drive_a_service_day
 
@@ -167,3 +181,90 @@ def test_migrate_creates_the_snapshot_table_of_an_older_store(tmp_path: Path) ->
     with closing(sqlite3.connect(settings.sqlite_path)) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     assert SQLITE_SNAPSHOTS_TABLE in tables
+
+
+def test_a_packed_snapshot_decodes_to_the_values_it_was_taken_from(
+    snapshotting: Settings, clock: ManualClock
+) -> None:
+    """Packed and unpacked without validation, every value equals the day's own, field by
+    field, and is a model pydantic would have built (copies, dumps and equality work)."""
+    with AssignmentService(snapshotting, clock=clock) as service:
+        drive_a_service_day(service, clock)
+        day = full_replay(service, day_id("r1", DAY))
+        taken = DaySnapshot.take(day)
+        unpacked = DaySnapshot.unpack(taken.pack())
+        assert unpacked == taken
+        assert unpacked.command_drifts and unpacked.holds and unpacked.idempotency
+        for before, after in zip(
+            taken.bookings + taken.holds, unpacked.bookings + unpacked.holds, strict=True
+        ):
+            assert type(after) is type(before) and after.__dict__ == before.__dict__
+            assert after.model_dump(mode="json") == before.model_dump(mode="json")
+            assert type(after).model_validate(after.model_dump()) == after
+            assert after.model_copy(update={"status": before.status}) == before
+        # equal values are decoded once and shared
+        windows = {id(booking.window) for booking in unpacked.bookings}
+        assert len(windows) == len({booking.window for booking in unpacked.bookings})
+        assert_same_day(unpacked.mutate(None), day)
+
+
+def test_packing_keeps_instants_and_offsets_exactly() -> None:
+    start = datetime(2026, 11, 24, 19, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    values = [
+        Window(start=start, end=start + timedelta(hours=2)),
+        TableFacts(capacity=4, zone_id="z1", movable=False, active=True),
+    ]
+    packer = Codebook(PACKED).packer()
+    refs = [packer.ref(value) for value in values]
+    pool = Codebook(PACKED).unpack(json.loads(json.dumps(packer.pool)))
+    decoded = [pool[ref] for ref in refs]
+    assert decoded == values
+    assert decoded[0].start.utcoffset() == timedelta(0)  # Window keeps UTC instants
+
+
+def test_the_snapshot_topic_names_the_packed_classes_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Packed values are not validated, so a field added to a packed class must make older
+    snapshots stale: the topic hashes every packed class's fields."""
+    before = snapshot_topic()
+    fields = dict(SeatedTable.model_fields)
+    fields["seat"] = fields["table_id"]
+    monkeypatch.setattr(SeatedTable, "model_fields", fields)
+    assert snapshot_topic() != before
+
+
+def test_only_known_field_types_are_packed() -> None:
+    class Odd(Frozen):
+        amount: Decimal
+
+    with pytest.raises(TypeError, match="no encoding"):
+        Codebook([Odd])
+
+    class Loose(BaseModel):
+        name: str
+
+    with pytest.raises(TypeError, match="only frozen"):
+        Codebook([Loose])
+
+
+def test_every_value_a_snapshot_holds_is_a_packed_class() -> None:
+    """A model reachable from a packed class but not in PACKED could not be packed (the
+    snapshot would fail): the list is closed under the fields' types."""
+
+    def models_in(annotation: Any) -> set[type[BaseModel]]:
+        found: set[type[BaseModel]] = set()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.add(annotation)
+        for arg in get_args(annotation):
+            found |= models_in(arg)
+        return found
+
+    reachable = {
+        model
+        for packed in PACKED
+        for field in packed.model_fields.values()
+        for model in models_in(field.annotation)
+    }
+    assert reachable <= set(PACKED)
+    assert {BookingState, HoldState, IdempotencyRecord, TableChange} <= set(PACKED)
