@@ -125,7 +125,15 @@ class ReadSide:
         if they did (what the save wrote is visible in the read models)."""
         if self._background is None:
             return False
-        return self._background.catch_up({r.notification.topic for r in recordings})
+        if not recordings:
+            return self._background.catch_up(())
+        # the saved events, decoded already, with the ids the recorder gave them: the
+        # catch-up neither decodes them again nor, with no other writer in between, reads them
+        self.event_source.saved(recordings)
+        return self._background.catch_up(
+            {r.notification.topic for r in recordings},
+            upto=max(r.notification.id for r in recordings),
+        )
 
     @property
     def members_runner(self) -> PageRunner | None:

@@ -147,10 +147,14 @@ class PageRunner:
     #: How often a page is read again when another runner moved the position meanwhile.
     MOVED_RETRIES = 3
 
-    def process_page(self) -> int:
+    def process_page(self, upto: int | None = None) -> int:
         """Process the next page; returns how many notifications it applied (0: none, or
         another runner holds the projection right now). A page that fails is applied one
-        event at a time: :class:`EventNotAppliedError` names the event the projection stopped at."""
+        event at a time: :class:`EventNotAppliedError` names the event the projection stopped at.
+
+        ``upto``: a save's last notification id (the catch-up right after it). The page is
+        taken from what the source remembers when that covers every id up to it
+        (:meth:`EventSource.known_page`), else read from the log; it ends at ``upto``."""
         for _ in range(self.MOVED_RETRIES):
             # after a full page of this catch-up, the position it wrote (one read less per
             # page); the page's transaction checks it, and anything else reads it afresh
@@ -158,7 +162,13 @@ class PageRunner:
             self._continue_after = None
             if position is None:
                 position = self.position()
-            page = self.source.page(position, self.page_size, self.projection.topics)
+            page: Sequence[Notification] | None = None
+            if upto is not None:
+                page = self.source.known_page(
+                    position, self.page_size, self.projection.topics, upto
+                )
+            if page is None:
+                page = self.source.page(position, self.page_size, self.projection.topics)
             self._advanced_to = None
             applied = self._apply(position, page)
             if applied is not None:
@@ -275,11 +285,12 @@ class PageRunner:
         the same catch-up start where that page left it)."""
         self._continue_after = None
 
-    def step(self) -> int:
+    def step(self, upto: int | None = None) -> int:
         """One page, reported (``projection.page``); returns how many it applied. Fewer than
-        a page: the log had nothing more when it was read (or another runner has it)."""
+        a page: the log had nothing more when it was read (or another runner has it), or
+        nothing more up to ``upto`` (see :meth:`process_page`)."""
         started = time.perf_counter()
-        applied = self.process_page()
+        applied = self.process_page(upto)
         if applied:
             self.telemetry.emit(
                 "projection.page",
@@ -366,7 +377,7 @@ class PageRunner:
 
 
 def supervised_catch_up(
-    runners: Sequence[PageRunner], stop: threading.Event | None = None
+    runners: Sequence[PageRunner], stop: threading.Event | None = None, *, upto: int | None = None
 ) -> list[bool]:
     """Catch several projections up *in turns*, a page each, each under its own supervision
     (:meth:`PageRunner.supervised_catch_up`: one resting after a failure is skipped, one that
@@ -375,7 +386,9 @@ def supervised_catch_up(
     Why in turns: projections over one :class:`EventSource` read mostly the same events (the
     members and the outbox both read every change event), and the source remembers its last
     decoded events, so side by side each event is decoded once, not once per projection. A
-    runner leaves the round after a short page (the log had nothing more) or when stopped."""
+    runner leaves the round after a short page (the log had nothing more) or when stopped.
+    ``upto``: the catch-up right after a save, up to its last notification id (see
+    :meth:`PageRunner.process_page`)."""
     caught_up = [False] * len(runners)
     active = [index for index, runner in enumerate(runners) if runner.due()]
     for index in active:
@@ -388,7 +401,7 @@ def supervised_catch_up(
                 applied = 0
             else:
                 try:
-                    applied = runner.step()
+                    applied = runner.step(upto)
                 except Exception as exc:
                     runner.failed(exc)
                     continue
