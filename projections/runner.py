@@ -112,6 +112,8 @@ class PageRunner:
         #: that read a full page starts (None: read the position)
         self._advanced_to: int | None = None
         self._continue_after: int | None = None
+        #: the last position this runner wrote (a guess for the catch-up after a save)
+        self._written: int | None = None
 
     @property
     def name(self) -> str:
@@ -155,11 +157,15 @@ class PageRunner:
         ``upto``: a save's last notification id (the catch-up right after it). The page is
         taken from what the source remembers when that covers every id up to it
         (:meth:`EventSource.known_page`), else read from the log; it ends at ``upto``."""
-        for _ in range(self.MOVED_RETRIES):
+        for attempt in range(self.MOVED_RETRIES):
             # after a full page of this catch-up, the position it wrote (one read less per
-            # page); the page's transaction checks it, and anything else reads it afresh
+            # page); right after a save, the last position this runner wrote (a second
+            # writer may have moved it: then the page's transaction finds it moved and the
+            # next attempt reads it); anything else reads it afresh
             position = self._continue_after
             self._continue_after = None
+            if position is None and upto is not None and attempt == 0:
+                position = self._written
             if position is None:
                 position = self.position()
             page: Sequence[Notification] | None = None
@@ -253,7 +259,7 @@ class PageRunner:
                 " VALUES (:name, :position, :now)",
                 params,
             )
-            self._advanced_to = new_position
+            self._advanced_to = self._written = new_position
             return
         moved = tx.execute(
             "UPDATE seatledger_tracking SET notification_id = :position, updated_at = :now"
@@ -262,7 +268,7 @@ class PageRunner:
         )
         if not moved:
             raise TrackingConflictError(f"{self.name}: tracking moved past {expected}")
-        self._advanced_to = new_position
+        self._advanced_to = self._written = new_position
 
     def catch_up(self, *, stop: threading.Event | None = None, max_pages: int | None = None) -> int:
         """Process pages until nothing is left (or stopped); returns notifications applied."""
@@ -309,6 +315,7 @@ class PageRunner:
                 raise TrackingConflictError(f"{self.name}: another runner is active")
             self.projection.reset(tx)
             self.new_round()
+            self._written = None
             tx.execute(
                 "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}
             )
