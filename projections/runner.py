@@ -3,11 +3,13 @@
 A page is (1) read and decoded from the event store after the tracking position, outside any
 read-model transaction, then written in one read-model transaction that (2) takes the
 projection's advisory lock (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already admits one
-writer), (3) checks the tracking position is still the one the page was read after, (4) writes
-the rows and (5) moves the position to the page's last id with a compare-and-set. A crash
+writer), (3) moves the position from the one the page was read after to the page's last id
+with a compare-and-set (which is the check that nobody moved it: if it did, the transaction
+ends with nothing written and the page is read again) and (4) writes the rows. A crash
 anywhere rolls the transaction back; a second runner either waits for the lock or finds the
 position moved and reads again; a re-delivered notification is at or below the position and
-is skipped.
+is skipped. Where the page is read after: the position this runner last wrote (checked as
+above, and by a read when the page comes out empty), else the position read.
 
 Why the event store is read first: on SQLite the events and the read models share one file,
 and its write lock is the read-model transaction's. A runner that read events while holding it
@@ -158,13 +160,14 @@ class PageRunner:
         taken from what the source remembers when that covers every id up to it
         (:meth:`EventSource.known_page`), else read from the log; it ends at ``upto``."""
         for attempt in range(self.MOVED_RETRIES):
-            # after a full page of this catch-up, the position it wrote (one read less per
-            # page); right after a save, the last position this runner wrote (a second
-            # writer may have moved it: then the page's transaction finds it moved and the
-            # next attempt reads it); anything else reads it afresh
+            # where to read after: where a full page of this catch-up left the position, or
+            # at the first attempt the position this runner wrote last (both a round trip
+            # less); the page's transaction checks it (another runner may have moved it: the
+            # next attempt reads it), and an empty page is checked here; else read it
             position = self._continue_after
             self._continue_after = None
-            if position is None and upto is not None and attempt == 0:
+            guessed = position is None and attempt == 0 and self._written is not None
+            if guessed:
                 position = self._written
             if position is None:
                 position = self.position()
@@ -175,6 +178,11 @@ class PageRunner:
                 )
             if page is None:
                 page = self.source.page(position, self.page_size, self.projection.topics)
+            if guessed and not self._fresh(position, page):
+                actual = self.position()
+                if actual != position:
+                    self._continue_after = actual  # moved by someone else: read from there
+                    continue
             self._advanced_to = None
             applied = self._apply(position, page)
             if applied is not None:
@@ -182,6 +190,10 @@ class PageRunner:
                     self._continue_after = self._advanced_to
                 return applied
         return 0
+
+    def _fresh(self, position: int, page: Sequence[Notification]) -> bool:
+        topics = self.projection.topics
+        return any(n.id > position and n.topic in topics for n in page)
 
     def apply_notifications(self, notifications: Sequence[Notification]) -> int:
         """Apply given notifications (e.g. re-delivered ones); those at or below the
@@ -239,13 +251,18 @@ class PageRunner:
         with self.db.transaction() as tx:
             if not self._try_lock(tx):
                 return 0
-            if self._position(tx) != position:
-                return None
+            # the position first: moved with a compare-and-set, which is also the check
+            # that it is still the one the page was read after (one statement, not two);
+            # the rows follow in the same transaction, so both commit or neither
+            if not self._advance(tx, position, batch[-1].notification_id):
+                return None  # the transaction ends with nothing written: read again
             self.projection.apply(tx, batch)
-            self._advance(tx, position, batch[-1].notification_id)
+        self._advanced_to = self._written = batch[-1].notification_id
         return len(batch)
 
-    def _advance(self, tx: Tx, expected: int, new_position: int) -> None:
+    def _advance(self, tx: Tx, expected: int, new_position: int) -> bool:
+        """Move the position from ``expected`` to ``new_position``; False if it is not at
+        ``expected`` (another runner moved it)."""
         params = {
             "name": self.name,
             "position": new_position,
@@ -253,22 +270,20 @@ class PageRunner:
             "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         if expected == 0:
-            # first page: a concurrent first page violates the primary key and rolls back
-            tx.execute(
+            # first page: a concurrent first page inserted the row already
+            inserted = tx.execute(
                 "INSERT INTO seatledger_tracking (projection, notification_id, updated_at)"
-                " VALUES (:name, :position, :now)",
+                " VALUES (:name, :position, :now)"
+                " ON CONFLICT (projection) DO NOTHING RETURNING projection",
                 params,
             )
-            self._advanced_to = self._written = new_position
-            return
+            return bool(inserted)
         moved = tx.execute(
             "UPDATE seatledger_tracking SET notification_id = :position, updated_at = :now"
             " WHERE projection = :name AND notification_id = :expected RETURNING projection",
             params,
         )
-        if not moved:
-            raise TrackingConflictError(f"{self.name}: tracking moved past {expected}")
-        self._advanced_to = self._written = new_position
+        return bool(moved)
 
     def catch_up(self, *, stop: threading.Event | None = None, max_pages: int | None = None) -> int:
         """Process pages until nothing is left (or stopped); returns notifications applied."""
