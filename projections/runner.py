@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import psycopg
 from eventsourcing.persistence import Notification
 
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
@@ -122,7 +123,23 @@ class PageRunner:
         return self.projection.name
 
     def position(self) -> int:
-        with self.db.read() as tx:
+        """The tracking position as committed. PostgreSQL: one statement outside a
+        transaction, one round trip instead of three (``BEGIN``, the read, ``COMMIT``): the
+        read-your-writes wait polls it."""
+        db = self.db
+        if isinstance(db, PostgresReadModels):
+            with db.pool.connection() as conn:
+                conn.autocommit = True
+                try:
+                    row = conn.execute(
+                        "SELECT notification_id FROM seatledger_tracking WHERE projection = %s",
+                        (self.name,),
+                    ).fetchone()
+                finally:
+                    with contextlib.suppress(psycopg.Error):  # a broken one is discarded
+                        conn.autocommit = False
+            return int(row[0]) if row else 0
+        with db.read() as tx:
             return self._position(tx)
 
     def _position(self, tx: Tx) -> int:
