@@ -319,8 +319,9 @@ class PageRunner:
         return total
 
     def new_round(self) -> None:
-        """A catch-up starts: its first page reads the position (pages after a full page of
-        the same catch-up start where that page left it)."""
+        """A catch-up starts: its first page starts after the position this runner last
+        wrote, or reads it (pages after a full page of the same catch-up start where that
+        page left it)."""
         self._continue_after = None
 
     def step(self, upto: int | None = None) -> int:
