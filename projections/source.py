@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import cast
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, Recording
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
@@ -99,13 +98,14 @@ class EventSource:
         if len(self._memo) > self.MEMO:
             del self._memo[next(iter(self._memo))]
 
-    def saved(self, recordings: Sequence[Recording[UUID]]) -> None:
-        """What this process just saved, as the recorder numbered it: the domain events are
-        the ones decoding would give (the mapper's round trip of the same values), so the
-        projections do not decode them again (in-process mode)."""
+    def saved(self, events: Sequence[tuple[Notification, DomainEvent]]) -> None:
+        """What this process just saved, as the recorder numbered it, each event as decoding
+        its notification would give it (the caller's promise: the application adds what its
+        mapper stores beside the event's fields), so the projections do not decode them
+        again (in-process mode)."""
         with self._lock:
-            for recording in recordings:
-                self._remember(recording.notification, cast(DomainEvent, recording.domain_event))
+            for notification, event in events:
+                self._remember(notification, event)
 
     def known_page(
         self, after: int, limit: int, topics: Sequence[str], upto: int
