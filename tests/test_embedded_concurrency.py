@@ -232,6 +232,11 @@ def test_catch_up_from_what_a_service_saved_matches_the_log(tmp_path: Path) -> N
         seen(c.assign_tables(assign("b0", "P4")))
         a.unassign_tables(unassign("b2"))
         a.cancel_booking(CancelBooking(restaurant_id="r1", booking_id="b3"))
+        # what a service remembers of its saves is what decoding the log gives
+        remembered = list(a.event_source._memo.values())
+        assert remembered
+        for notification, event in remembered:
+            assert a.event_source.decoder.decode(notification) == event
         a.catch_up_projections()
         members, outbox = all_members(a.read_models), all_outbox(a.read_models)
         for runner in a.projection_runners:
