@@ -34,7 +34,7 @@ from seatledger.projections.runner import PageRunner
 
 #: The first pause of the tracking-position poll, and the longest (the pause doubles).
 FIRST_PAUSE_SECONDS = 0.0005
-LONGEST_PAUSE_SECONDS = 0.004
+LONGEST_PAUSE_SECONDS = 0.002
 
 
 class ReadYourWrites:

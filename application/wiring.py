@@ -15,15 +15,16 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Recording
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, Recording
 
 from seatledger.application.errors import InfrastructureCode, InfrastructureError
 from seatledger.application.read_models import open_read_models, projection_runners
 from seatledger.application.schema import MigrationReport, Migrator, StoreSchema, not_migrated
 from seatledger.application.settings import Settings
 from seatledger.application.sqlite_store import WriterGate
-from seatledger.application.telemetry import Telemetry
+from seatledger.application.telemetry import Telemetry, current_traceparent
 from seatledger.application.unit_of_work import AggregateStore, Origin, SaveHook, UnitOfWork
+from seatledger.domain.aggregate import DomainEvent
 from seatledger.projections.availability import AvailabilityQueries, EventStoreAnswer
 from seatledger.projections.db import ReadModelDB
 from seatledger.projections.loops import BackgroundProjections
@@ -125,7 +126,15 @@ class ReadSide:
         if they did (what the save wrote is visible in the read models)."""
         if self._background is None:
             return False
-        return self._background.catch_up({r.notification.topic for r in recordings})
+        if not recordings:
+            return self._background.catch_up(())
+        # the saved events, decoded already, with the ids the recorder gave them: the
+        # catch-up neither decodes them again nor, with no other writer in between, reads them
+        self.event_source.saved(as_stored(recordings))
+        return self._background.catch_up(
+            {r.notification.topic for r in recordings},
+            upto=max(r.notification.id for r in recordings),
+        )
 
     @property
     def members_runner(self) -> PageRunner | None:
@@ -139,6 +148,23 @@ class ReadSide:
         self.read_models.close()
         if isinstance(self.writer_gate, WriterGate):
             self.writer_gate.close()
+
+
+def as_stored(recordings: Sequence[Recording[UUID]]) -> list[tuple[Notification, DomainEvent]]:
+    """The saved events as decoding their notifications gives them: the mapper stores a
+    traced command's ``traceparent`` beside the event's fields (the command's span, this
+    thread's context, as during the save), so it is set here too; anything that is not a
+    day-model event (none is saved today) is left to be decoded from the log."""
+    traceparent = current_traceparent()
+    saved: list[tuple[Notification, DomainEvent]] = []
+    for recording in recordings:
+        event = recording.domain_event
+        if not isinstance(event, DomainEvent):
+            continue
+        if event.traceparent is None and traceparent is not None:
+            event = event.model_copy(update={"traceparent": traceparent})
+        saved.append((recording.notification, event))
+    return saved
 
 
 class GatedStore(AggregateStore):

@@ -358,7 +358,7 @@ def run_ours(service: AssignmentService, subsets: dict[str, Subset]) -> Run:
             per_projection[runner.name] += watch.seconds
             return applied
 
-        runner.step = timed  # type: ignore[method-assign]
+        runner.step = timed  # type: ignore[method-assign, assignment]
     applied = lock_busy = 0
     with Stopwatch() as watch:
         applied += catch_up_together(runners)

@@ -167,9 +167,16 @@ class BackgroundProjections:
     def nudge(self) -> None:
         self._wake.set()
 
-    def catch_up(self, topics: Collection[str] | None = None, timeout: float = 0.25) -> bool:
+    def catch_up(
+        self,
+        topics: Collection[str] | None = None,
+        timeout: float = 0.25,
+        *,
+        upto: int | None = None,
+    ) -> bool:
         """Catch up now in the caller's thread (only the projections that care about
-        ``topics``, when given); False if the projections were busy for longer than
+        ``topics``, when given; up to the notification id ``upto``, when given: a save's
+        last, whose events the source remembers); False if the projections were busy for longer than
         ``timeout``, or one failed or rests after a failure (the caller then reads what is
         visible; a resting projection is left to the background thread, not retried by
         every command)."""
@@ -184,7 +191,7 @@ class BackgroundProjections:
             self.nudge()
             return False
         try:
-            caught_up = all(supervised_catch_up(runners))
+            caught_up = all(supervised_catch_up(runners, upto=upto))
         finally:
             self._busy.release()
         if not caught_up:

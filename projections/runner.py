@@ -3,11 +3,13 @@
 A page is (1) read and decoded from the event store after the tracking position, outside any
 read-model transaction, then written in one read-model transaction that (2) takes the
 projection's advisory lock (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already admits one
-writer), (3) checks the tracking position is still the one the page was read after, (4) writes
-the rows and (5) moves the position to the page's last id with a compare-and-set. A crash
+writer), (3) moves the position from the one the page was read after to the page's last id
+with a compare-and-set (which is the check that nobody moved it: if it did, the transaction
+ends with nothing written and the page is read again) and (4) writes the rows. A crash
 anywhere rolls the transaction back; a second runner either waits for the lock or finds the
 position moved and reads again; a re-delivered notification is at or below the position and
-is skipped.
+is skipped. Where the page is read after: the position this runner last wrote (checked as
+above, and by a read when the page comes out empty), else the position read.
 
 Why the event store is read first: on SQLite the events and the read models share one file,
 and its write lock is the read-model transaction's. A runner that read events while holding it
@@ -34,6 +36,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import psycopg
 from eventsourcing.persistence import Notification
 
 from seatledger.projections.db import PostgresReadModels, ReadModelDB, Tx
@@ -112,13 +115,31 @@ class PageRunner:
         #: that read a full page starts (None: read the position)
         self._advanced_to: int | None = None
         self._continue_after: int | None = None
+        #: the last position this runner wrote (a guess for the catch-up after a save)
+        self._written: int | None = None
 
     @property
     def name(self) -> str:
         return self.projection.name
 
     def position(self) -> int:
-        with self.db.read() as tx:
+        """The tracking position as committed. PostgreSQL: one statement outside a
+        transaction, one round trip instead of three (``BEGIN``, the read, ``COMMIT``): the
+        read-your-writes wait polls it."""
+        db = self.db
+        if isinstance(db, PostgresReadModels):
+            with db.pool.connection() as conn:
+                conn.autocommit = True
+                try:
+                    row = conn.execute(
+                        "SELECT notification_id FROM seatledger_tracking WHERE projection = %s",
+                        (self.name,),
+                    ).fetchone()
+                finally:
+                    with contextlib.suppress(psycopg.Error):  # a broken one is discarded
+                        conn.autocommit = False
+            return int(row[0]) if row else 0
+        with db.read() as tx:
             return self._position(tx)
 
     def _position(self, tx: Tx) -> int:
@@ -147,18 +168,38 @@ class PageRunner:
     #: How often a page is read again when another runner moved the position meanwhile.
     MOVED_RETRIES = 3
 
-    def process_page(self) -> int:
+    def process_page(self, upto: int | None = None) -> int:
         """Process the next page; returns how many notifications it applied (0: none, or
         another runner holds the projection right now). A page that fails is applied one
-        event at a time: :class:`EventNotAppliedError` names the event the projection stopped at."""
-        for _ in range(self.MOVED_RETRIES):
-            # after a full page of this catch-up, the position it wrote (one read less per
-            # page); the page's transaction checks it, and anything else reads it afresh
+        event at a time: :class:`EventNotAppliedError` names the event the projection stopped at.
+
+        ``upto``: a save's last notification id (the catch-up right after it). The page is
+        taken from what the source remembers when that covers every id up to it
+        (:meth:`EventSource.known_page`), else read from the log; it ends at ``upto``."""
+        for attempt in range(self.MOVED_RETRIES):
+            # where to read after: where a full page of this catch-up left the position, or
+            # at the first attempt the position this runner wrote last (both a round trip
+            # less); the page's transaction checks it (another runner may have moved it: the
+            # next attempt reads it), and an empty page is checked here; else read it
             position = self._continue_after
             self._continue_after = None
+            guessed = position is None and attempt == 0 and self._written is not None
+            if guessed:
+                position = self._written
             if position is None:
                 position = self.position()
-            page = self.source.page(position, self.page_size, self.projection.topics)
+            page: Sequence[Notification] | None = None
+            if upto is not None:
+                page = self.source.known_page(
+                    position, self.page_size, self.projection.topics, upto
+                )
+            if page is None:
+                page = self.source.page(position, self.page_size, self.projection.topics)
+            if guessed and not self._fresh(position, page):
+                actual = self.position()
+                if actual != position:
+                    self._continue_after = actual  # moved by someone else: read from there
+                    continue
             self._advanced_to = None
             applied = self._apply(position, page)
             if applied is not None:
@@ -166,6 +207,10 @@ class PageRunner:
                     self._continue_after = self._advanced_to
                 return applied
         return 0
+
+    def _fresh(self, position: int, page: Sequence[Notification]) -> bool:
+        topics = self.projection.topics
+        return any(n.id > position and n.topic in topics for n in page)
 
     def apply_notifications(self, notifications: Sequence[Notification]) -> int:
         """Apply given notifications (e.g. re-delivered ones); those at or below the
@@ -223,13 +268,18 @@ class PageRunner:
         with self.db.transaction() as tx:
             if not self._try_lock(tx):
                 return 0
-            if self._position(tx) != position:
-                return None
+            # the position first: moved with a compare-and-set, which is also the check
+            # that it is still the one the page was read after (one statement, not two);
+            # the rows follow in the same transaction, so both commit or neither
+            if not self._advance(tx, position, batch[-1].notification_id):
+                return None  # the transaction ends with nothing written: read again
             self.projection.apply(tx, batch)
-            self._advance(tx, position, batch[-1].notification_id)
+        self._advanced_to = self._written = batch[-1].notification_id
         return len(batch)
 
-    def _advance(self, tx: Tx, expected: int, new_position: int) -> None:
+    def _advance(self, tx: Tx, expected: int, new_position: int) -> bool:
+        """Move the position from ``expected`` to ``new_position``; False if it is not at
+        ``expected`` (another runner moved it)."""
         params = {
             "name": self.name,
             "position": new_position,
@@ -237,22 +287,20 @@ class PageRunner:
             "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         if expected == 0:
-            # first page: a concurrent first page violates the primary key and rolls back
-            tx.execute(
+            # first page: a concurrent first page inserted the row already
+            inserted = tx.execute(
                 "INSERT INTO seatledger_tracking (projection, notification_id, updated_at)"
-                " VALUES (:name, :position, :now)",
+                " VALUES (:name, :position, :now)"
+                " ON CONFLICT (projection) DO NOTHING RETURNING projection",
                 params,
             )
-            self._advanced_to = new_position
-            return
+            return bool(inserted)
         moved = tx.execute(
             "UPDATE seatledger_tracking SET notification_id = :position, updated_at = :now"
             " WHERE projection = :name AND notification_id = :expected RETURNING projection",
             params,
         )
-        if not moved:
-            raise TrackingConflictError(f"{self.name}: tracking moved past {expected}")
-        self._advanced_to = new_position
+        return bool(moved)
 
     def catch_up(self, *, stop: threading.Event | None = None, max_pages: int | None = None) -> int:
         """Process pages until nothing is left (or stopped); returns notifications applied."""
@@ -271,15 +319,17 @@ class PageRunner:
         return total
 
     def new_round(self) -> None:
-        """A catch-up starts: its first page reads the position (pages after a full page of
-        the same catch-up start where that page left it)."""
+        """A catch-up starts: its first page starts after the position this runner last
+        wrote, or reads it (pages after a full page of the same catch-up start where that
+        page left it)."""
         self._continue_after = None
 
-    def step(self) -> int:
+    def step(self, upto: int | None = None) -> int:
         """One page, reported (``projection.page``); returns how many it applied. Fewer than
-        a page: the log had nothing more when it was read (or another runner has it)."""
+        a page: the log had nothing more when it was read (or another runner has it), or
+        nothing more up to ``upto`` (see :meth:`process_page`)."""
         started = time.perf_counter()
-        applied = self.process_page()
+        applied = self.process_page(upto)
         if applied:
             self.telemetry.emit(
                 "projection.page",
@@ -298,6 +348,7 @@ class PageRunner:
                 raise TrackingConflictError(f"{self.name}: another runner is active")
             self.projection.reset(tx)
             self.new_round()
+            self._written = None
             tx.execute(
                 "DELETE FROM seatledger_tracking WHERE projection = :name", {"name": self.name}
             )
@@ -366,7 +417,7 @@ class PageRunner:
 
 
 def supervised_catch_up(
-    runners: Sequence[PageRunner], stop: threading.Event | None = None
+    runners: Sequence[PageRunner], stop: threading.Event | None = None, *, upto: int | None = None
 ) -> list[bool]:
     """Catch several projections up *in turns*, a page each, each under its own supervision
     (:meth:`PageRunner.supervised_catch_up`: one resting after a failure is skipped, one that
@@ -375,7 +426,9 @@ def supervised_catch_up(
     Why in turns: projections over one :class:`EventSource` read mostly the same events (the
     members and the outbox both read every change event), and the source remembers its last
     decoded events, so side by side each event is decoded once, not once per projection. A
-    runner leaves the round after a short page (the log had nothing more) or when stopped."""
+    runner leaves the round after a short page (the log had nothing more) or when stopped.
+    ``upto``: the catch-up right after a save, up to its last notification id (see
+    :meth:`PageRunner.process_page`)."""
     caught_up = [False] * len(runners)
     active = [index for index, runner in enumerate(runners) if runner.due()]
     for index in active:
@@ -388,7 +441,7 @@ def supervised_catch_up(
                 applied = 0
             else:
                 try:
-                    applied = runner.step()
+                    applied = runner.step(upto)
                 except Exception as exc:
                     runner.failed(exc)
                     continue

@@ -33,8 +33,9 @@ class EventSource:
         self.decoder = EventDecoder(mapper)
         self._days: dict[UUID, DayInfo] = {}
         self._lock = threading.Lock()
-        #: the last events decoded, by notification id (oldest first)
-        self._memo: dict[int, DomainEvent] = {}
+        #: the last events decoded or saved here, with their notifications, by notification
+        #: id (oldest first)
+        self._memo: dict[int, tuple[Notification, DomainEvent]] = {}
 
     def page(self, after: int, limit: int, topics: Sequence[str]) -> Sequence[Notification]:
         return self.recorder.select_notifications(
@@ -84,15 +85,52 @@ class EventSource:
 
     def decode(self, notification: Notification) -> DomainEvent:
         with self._lock:
-            event = self._memo.get(notification.id)
-        if event is not None:
-            return event
+            known = self._memo.get(notification.id)
+        if known is not None:
+            return known[1]
         event = self.decoder.decode(notification)
         with self._lock:
-            self._memo[notification.id] = event
-            if len(self._memo) > self.MEMO:
-                del self._memo[next(iter(self._memo))]
+            self._remember(notification, event)
         return event
+
+    def _remember(self, notification: Notification, event: DomainEvent) -> None:
+        self._memo[notification.id] = (notification, event)
+        if len(self._memo) > self.MEMO:
+            del self._memo[next(iter(self._memo))]
+
+    def saved(self, events: Sequence[tuple[Notification, DomainEvent]]) -> None:
+        """What this process just saved, as the recorder numbered it, each event as decoding
+        its notification would give it (the caller's promise: the application adds what its
+        mapper stores beside the event's fields), so the projections do not decode them
+        again (in-process mode)."""
+        with self._lock:
+            for notification, event in events:
+                self._remember(notification, event)
+
+    def known_page(
+        self, after: int, limit: int, topics: Sequence[str], upto: int
+    ) -> list[Notification] | None:
+        """The page after ``after`` up to ``upto`` (a save's last notification id) from
+        memory, without reading the log: only if every notification id in between is
+        remembered (each is then committed, and none can be missing from a read of the log
+        up to ``upto``); None at the first gap (another writer's events, an evicted one):
+        read the log. Events after ``upto`` are left to the next read of the log."""
+        if upto <= after:
+            return []
+        if upto - after > self.MEMO:
+            return None
+        wanted = set(topics)
+        page: list[Notification] = []
+        with self._lock:
+            for notification_id in range(after + 1, upto + 1):
+                known = self._memo.get(notification_id)
+                if known is None:
+                    return None
+                if known[0].topic in wanted:
+                    page.append(known[0])
+                    if len(page) >= limit:
+                        break
+        return page
 
     def day_of(self, event: DomainEvent) -> DayInfo:
         """The service day an event belongs to: named by the event itself, or (events

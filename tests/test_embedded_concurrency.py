@@ -24,15 +24,17 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import Notification
 
-from seatledger.application.commands import AutoAssign
+from seatledger.application.commands import AutoAssign, CancelBooking
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from seatledger.projections.db import SQLiteReadModels
+from seatledger.projections.members import all_members
+from seatledger.projections.outbox import all_outbox
 from seatledger.projections.projection import DayInfo
 from seatledger.projections.source import EventSource
-from tests.support import DAY, booking, floor
+from tests.support import DAY, assign, booking, floor, unassign
 
 THREADS = 32
 PROCESSES = 4
@@ -172,3 +174,76 @@ def test_a_runner_never_reads_the_event_store_inside_a_read_model_transaction(
             runner.source = watched
         assert service.catch_up_projections() > 0
         assert watched.reads_inside_a_transaction == []
+
+
+def test_catch_up_from_what_a_service_saved_matches_the_log(tmp_path: Path) -> None:
+    """The catch-up after a save takes the saved events from memory when nothing else was
+    written in between, and reads the log at a gap (another writer's events): with two
+    in-process services and one that does not project on one file, every command sees its
+    own members, and the read models equal a rebuild from the log."""
+    path = tmp_path / "two.db"
+
+    # a long poll: no background rounds, only the catch-ups after the saves
+    def settings(mode: str = "in_process") -> Settings:
+        return Settings.model_validate(
+            {
+                "persistence": "sqlite",
+                "sqlite_path": path,
+                "projection_mode": mode,
+                "projection_poll_seconds": 600.0,
+            }
+        )
+
+    a, c, b = (
+        AssignmentService(settings()),
+        AssignmentService(settings()),
+        AssignmentService(settings("off")),
+    )
+    outcomes: list[bool] = []  # a's pages: from memory (True) or read from the log (False)
+    known_page = a.event_source.known_page
+
+    def watched(
+        after: int, limit: int, topics: Sequence[str], upto: int
+    ) -> list[Notification] | None:
+        page = known_page(after, limit, topics, upto)
+        outcomes.append(page is not None)
+        return page
+
+    a.event_source.known_page = watched  # type: ignore[method-assign]
+
+    def seen(result: Any) -> None:
+        assert result.members and all(m.assignment_id for m in result.members)
+
+    try:
+        a.create_restaurant(floor())
+        for n, start in enumerate(("18:00", "18:30", "19:00", "20:00", "21:00")):
+            a.register_booking(booking(f"b{n}", 2, start))
+        seen(a.assign_tables(assign("b0", "M1")))
+        seen(a.assign_tables(assign("b1", "M2")))
+        assert outcomes and all(outcomes)  # nothing else written: no log read
+        b.assign_tables(assign("b4", "M4"))  # not projected by b
+        b.unassign_tables(unassign("b0", "M1"))
+        outcomes.clear()
+        seen(a.assign_tables(assign("b2", "M3")))
+        assert False in outcomes  # b's events are a gap: read from the log
+        assert a.members("r1", "b4") and not a.members("r1", "b0")
+        seen(c.assign_tables(assign("b3", "P5")))
+        seen(a.assign_tables(assign("b1", "M1", "M2", replace=True)))
+        seen(c.assign_tables(assign("b0", "P4")))
+        a.unassign_tables(unassign("b2"))
+        a.cancel_booking(CancelBooking(restaurant_id="r1", booking_id="b3"))
+        # what a service remembers of its saves is what decoding the log gives
+        remembered = list(a.event_source._memo.values())
+        assert remembered
+        for notification, event in remembered:
+            assert a.event_source.decoder.decode(notification) == event
+        a.catch_up_projections()
+        members, outbox = all_members(a.read_models), all_outbox(a.read_models)
+        for runner in a.projection_runners:
+            runner.rebuild()
+        assert all_members(a.read_models) == members
+        assert all_outbox(a.read_models) == outbox
+        assert len(members) == 4  # b0 P4, b1 M1 M2, b4 M4
+    finally:
+        for service in (a, b, c):
+            service.close()
