@@ -38,6 +38,9 @@ from seatledger.projections.source import EventSource
 Progress = Callable[[int, int], None]
 
 DEFAULT_PAGE_SIZE = 1000
+#: Projected events written to the scratch read models in one transaction (and before every
+#: comparison stop): one SQLite transaction per page cost more than its rows.
+FLUSH_EVENTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ class Replay:
         decode, add, day_of = self.source.decoder.decode, self.chain.add, self.source.day_of
         undecodable, instant = self.undecodable, until.instant
         stopped = False
+        batch: list[Projected] = []  # written to the scratch models every FLUSH_EVENTS
         for page in self._pages(last):
-            batch: list[Projected] = []
             for notification in page:
                 position = notification.id
                 while pending and pending[0][0] < position:
@@ -148,11 +151,13 @@ class Replay:
                         undecodable.append((position, str(exc)))
                         continue
                     batch.append(Projected(position, event, day))
-            self._flush(batch)
             if stopped:
                 break
+            if len(batch) >= FLUSH_EVENTS:
+                self._flush(batch)
             if self.progress is not None:
                 self.progress(self.covered, last)
+        self._flush(batch)
         if not stopped:
             self.covered = last
         for position, callback in pending:
