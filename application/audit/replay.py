@@ -1,8 +1,9 @@
 """One pass over the event log: the chained digest, the history invariants and the scratch
 read models, fed from the same pages of notifications.
 
-Pages come from the recorder's bulk ``select_notifications`` (every topic: the chain covers
-every event), the next page fetched in a background thread while this one is processed.
+Pages come from the recorder's bulk ``select_notifications`` query (every topic: the chain
+covers every event; on PostgreSQL with tuple rows, :func:`_page_reader`), the next page
+fetched in a background thread while this one is processed.
 Each notification is decoded once (every one: an event that no longer decodes is reported),
 by the read side's fast decoder (:mod:`seatledger.projections.decoding`: the mapper's results),
 and the decoded event is shared by the projections and the invariants. The projections
@@ -20,8 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    Mapper,
+    Notification,
+    OperationalError,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -222,7 +230,11 @@ def _page_reader(
                 # state, id (the columns above)
                 return [Notification(*row) for row in curs.fetchall()]
 
-        return select
+        # retried as the recorder retries its own select (the decorator is untyped)
+        retried: Callable[[int], Sequence[Notification]] = retry(
+            (InterfaceError, OperationalError), max_attempts=10, wait=0.2
+        )(select)
+        return retried
 
     def fallback(after: int) -> Sequence[Notification]:
         return recorder.select_notifications(
