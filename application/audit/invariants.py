@@ -214,15 +214,15 @@ class HistoryChecker:
         for table_id in change.tables:
             others = tables.setdefault(table_id, {})
             others.pop(booking_id, None)
-            for other_id, window in sorted(others.items()):
-                if window.overlaps(change.window):
-                    self._violate(
-                        "double_booking",
-                        sorted((booking_id, other_id)),
-                        [table_id],
-                        f"table {table_id} is assigned to booking {booking_id} {change.window}"
-                        f" and to booking {other_id} {window}",
-                    )
+            clashes = [item for item in others.items() if item[1].overlaps(change.window)]
+            for other_id, window in sorted(clashes):  # sorted as before, only the clashes
+                self._violate(
+                    "double_booking",
+                    sorted((booking_id, other_id)),
+                    [table_id],
+                    f"table {table_id} is assigned to booking {booking_id} {change.window}"
+                    f" and to booking {other_id} {window}",
+                )
             others[booking_id] = change.window
 
     def _violate(

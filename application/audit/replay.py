@@ -1,8 +1,9 @@
 """One pass over the event log: the chained digest, the history invariants and the scratch
 read models, fed from the same pages of notifications.
 
-Pages come from the recorder's bulk ``select_notifications`` (every topic: the chain covers
-every event), the next page fetched in a background thread while this one is processed.
+Pages come from the recorder's bulk ``select_notifications`` query (every topic: the chain
+covers every event; on PostgreSQL with tuple rows, :func:`_page_reader`), the next page
+fetched in a background thread while this one is processed.
 Each notification is decoded once (every one: an event that no longer decodes is reported),
 by the read side's fast decoder (:mod:`seatledger.projections.decoding`: the mapper's results),
 and the decoded event is shared by the projections and the invariants. The projections
@@ -20,7 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    Mapper,
+    Notification,
+    OperationalError,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 
 from seatledger.application.audit.digest import LogChain
 from seatledger.application.audit.invariants import CHECKED_TOPICS, HistoryChecker
@@ -35,6 +46,9 @@ from seatledger.projections.source import EventSource
 Progress = Callable[[int, int], None]
 
 DEFAULT_PAGE_SIZE = 1000
+#: Projected events written to the scratch read models in one transaction (and before every
+#: comparison stop): one SQLite transaction per page cost more than its rows.
+FLUSH_EVENTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -110,51 +124,53 @@ class Replay:
             last = min(last, until.position)
         pending = sorted((stops or {}).items())
         projected = frozenset(t for p in self.projections for t in p.topics)
+        checked = CHECKED_TOPICS if self.checker is not None else frozenset()
+        check = self.checker.check if self.checker is not None else None
+        # bound once: the loop below runs once per event of the log
+        decode, add, day_of = self.source.decoder.decode, self.chain.add, self.source.day_of
+        undecodable, instant = self.undecodable, until.instant
         stopped = False
+        batch: list[Projected] = []  # written to the scratch models every FLUSH_EVENTS
         for page in self._pages(last):
-            batch: list[Projected] = []
             for notification in page:
-                while pending and pending[0][0] < notification.id:
+                position = notification.id
+                while pending and pending[0][0] < position:
                     self._flush(batch)
                     pending.pop(0)[1]()
-                event = self._decode(notification)
-                if (
-                    until.instant is not None
-                    and event is not None
-                    and event.timestamp > until.instant
-                ):
+                try:  # the decoder itself: each event is read once here, nothing to remember
+                    event: DomainEvent | None = decode(notification)
+                except Exception as exc:  # an edited event may not even decode: report, go on
+                    undecodable.append((position, f"{type(exc).__name__}: {exc}"))
+                    event = None
+                if instant is not None and event is not None and event.timestamp > instant:
                     stopped = True
                     break
-                self.chain.add(notification)
-                self.covered = notification.id
+                add(notification)
+                self.covered = position
                 if event is None:
                     continue
-                if self.checker is not None and notification.topic in CHECKED_TOPICS:
-                    self.checker.check(notification.id, event)
-                if notification.topic in projected:
+                topic = notification.topic
+                if check is not None and topic in checked:
+                    check(position, event)
+                if topic in projected:
                     try:
-                        day = self.source.day_of(event)
+                        day = day_of(event)
                     except LookupError as exc:
-                        self.undecodable.append((notification.id, str(exc)))
+                        undecodable.append((position, str(exc)))
                         continue
-                    batch.append(Projected(notification.id, event, day))
-            self._flush(batch)
+                    batch.append(Projected(position, event, day))
             if stopped:
                 break
+            if len(batch) >= FLUSH_EVENTS:
+                self._flush(batch)
             if self.progress is not None:
                 self.progress(self.covered, last)
+        self._flush(batch)
         if not stopped:
             self.covered = last
         for position, callback in pending:
             if position <= self.covered:
                 callback()
-
-    def _decode(self, notification: Notification) -> DomainEvent | None:
-        try:  # the decoder itself: each event is read once here, nothing to remember
-            return self.source.decoder.decode(notification)
-        except Exception as exc:  # an edited event may not even decode: report, go on
-            self.undecodable.append((notification.id, f"{type(exc).__name__}: {exc}"))
-            return None
 
     def _flush(self, batch: list[Projected]) -> None:
         if not batch:
@@ -170,10 +186,7 @@ class Replay:
     def _pages(self, last: int) -> Iterator[Sequence[Notification]]:
         """Pages up to ``last``, the next one read while the caller works on this one."""
 
-        def read(after: int) -> Sequence[Notification]:
-            return self.recorder.select_notifications(
-                start=after, limit=self.page_size, stop=last, inclusive_of_start=False
-            )
+        read = _page_reader(self.recorder, self.page_size, last)
 
         if last <= self.covered:
             return
@@ -189,3 +202,43 @@ class Replay:
                     continue
                 yield page
                 return
+
+
+def _page_reader(
+    recorder: ApplicationRecorder, page_size: int, last: int
+) -> Callable[[int], Sequence[Notification]]:
+    """``read(after)``: the page of notifications after a position, up to ``last``.
+
+    On PostgreSQL the page is the recorder's own ``select_notifications`` query, but with
+    tuple rows (the recorder asks for a dict per row) made into the same ``Notification``
+    objects: the rows, order and values are the recorder's. Elsewhere, the recorder's."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id"
+            " FROM {}.{} WHERE notification_id>%s AND notification_id <= %s"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        datastore = recorder.datastore
+
+        def select(after: int) -> Sequence[Notification]:
+            with (
+                datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                curs.execute(statement, (after, last, page_size), prepare=True)
+                # Notification's fields in order: originator_id, originator_version, topic,
+                # state, id (the columns above)
+                return [Notification(*row) for row in curs.fetchall()]
+
+        # retried as the recorder retries its own select (the decorator is untyped)
+        retried: Callable[[int], Sequence[Notification]] = retry(
+            (InterfaceError, OperationalError), max_attempts=10, wait=0.2
+        )(select)
+        return retried
+
+    def fallback(after: int) -> Sequence[Notification]:
+        return recorder.select_notifications(
+            start=after, limit=page_size, stop=last, inclusive_of_start=False
+        )
+
+    return fallback
