@@ -24,7 +24,7 @@ from seatledger.application.commands import CancelBooking, Command
 from seatledger.application.errors import InfrastructureCode, RestaurantMovingError
 from seatledger.application.settings import Settings
 from seatledger.application.shards.config import shard_settings
-from seatledger.application.shards.fence import FENCES
+from seatledger.application.shards.fence import FENCES, INCOMING, PARKED
 from seatledger.application.shards.map import MapStore, ShardMap
 from seatledger.application.shards.move import (
     MoveReport,
@@ -250,9 +250,10 @@ def moved_under_load(
             drain.close()
     with b.read_models.read() as tx:
         left = tx.execute(
-            "SELECT count(*) FROM seatledger_outbox WHERE status <> 'done' AND restaurant_id = 'r1'"
-        )[0][0]
-    assert left == 0
+            "SELECT message_id, status, last_error, next_attempt_at, locked_until"
+            " FROM seatledger_outbox WHERE status <> 'done' AND restaurant_id = 'r1'"
+        )
+    assert list(left) == []
     counts = Counter(sent.sent)
     assert [m for m, c in counts.items() if c > 1] == []
     assert sorted(set(sent.sent) & set(outbox_ids(router, "b", "r1"))) == outbox_ids(
@@ -381,3 +382,68 @@ def test_a_move_that_fails_before_its_switch_leaves_the_source_as_it_was_and_aft
         assert all(until is None for _, until in outbox_states(fresh, "b").values())
         assert fresh.fences["a"].state("r1") == "moved"
         assert fresh.get_booking("r1", "b2").booking_id == "b2"
+
+
+def test_a_message_parked_while_the_move_finishes_is_released(router: ShardedService) -> None:
+    """The parking trigger and the move's last step cannot miss each other: a message whose
+    insert is under way when ``finish`` releases the parked ones is released too (``finish``
+    waits for it), never left parked for good."""
+    restaurant_id = next(f"p{n}" for n in range(100) if router.shard_of(f"p{n}") == "b")
+    router.create_restaurant(floor(restaurant_id))
+    router.register_booking(booking("b1", restaurant_id=restaurant_id))
+    router.assign_tables(assign("b1", "M1", restaurant_id=restaurant_id))
+    router.catch_up_projections()
+    settings = router.shard_settings["b"]
+    schema = settings.postgres_schema
+    outbox = sql.Identifier(schema, "seatledger_outbox")
+    with psycopg.connect(settings.postgres_conninfo(), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("INSERT INTO {} (restaurant_id, source) VALUES (%s, 'a')").format(
+                sql.Identifier(schema, INCOMING)
+            ),
+            (restaurant_id,),
+        )
+        columns = [
+            str(row[0])
+            for row in admin.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = 'seatledger_outbox'"
+                " ORDER BY ordinal_position",
+                (schema,),
+            )
+        ]
+        fresh = {"message_id": "md5(random()::text)::uuid", "seq": "seq + 100"}  # a new row
+        copied = sql.SQL(", ").join(
+            sql.SQL(fresh[c]) if c in fresh else sql.Identifier(c) for c in columns
+        )
+        with psycopg.connect(settings.postgres_conninfo()) as inserting:  # its transaction open
+            inserting.execute(
+                sql.SQL(
+                    "INSERT INTO {} ({}) SELECT {} FROM {} WHERE restaurant_id = %s LIMIT 1"
+                ).format(outbox, sql.SQL(", ").join(map(sql.Identifier, columns)), copied, outbox),
+                (restaurant_id,),
+            )
+            finished: list[int] = []
+            finishing = threading.Thread(
+                target=lambda: finished.append(RestaurantMove(router).finish(restaurant_id))
+            )
+            finishing.start()
+            waiting = False
+            while finishing.is_alive() and not waiting:  # finish must wait for the insert
+                waiting = bool(
+                    admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE 'DELETE FROM %%' AND query LIKE %s",
+                        (f"%{INCOMING}%",),
+                    ).fetchone()[0]  # type: ignore[index]
+                )
+            inserting.commit()
+        finishing.join()
+        parked = admin.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE restaurant_id = %s AND last_error = %s").format(
+                outbox
+            ),
+            (restaurant_id, PARKED),
+        ).fetchone()
+    assert waiting and finished == [1]
+    assert parked is not None and parked[0] == 0

@@ -11,7 +11,10 @@ once the last events have been copied, whatever its cached map says.
 Also here, per shard: ``seatledger_shard_incoming`` and a trigger on the outbox that parks a
 restaurant's messages while it moves in (``next_attempt_at`` far ahead): the copied events
 recreate messages the source may already have delivered; the move gives each its delivery
-state from the source before the relay may see it (docs/operations.md, *Moving*).
+state from the source before the relay may see it (docs/operations.md, *Moving*). The trigger
+reads the incoming row ``FOR SHARE``: a message inserted while the move's last step deletes
+that row and releases the parked messages is either parked before the release (the delete
+waits for its transaction, and the release then sees it) or not parked at all.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def ensure_shard_tables(settings: Settings) -> None:
         ).format(incoming),
         sql.SQL(
             "CREATE OR REPLACE FUNCTION {park}() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN IF EXISTS (SELECT 1 FROM {incoming}"
-            " WHERE restaurant_id = NEW.restaurant_id) THEN"
+            " BEGIN PERFORM 1 FROM {incoming} WHERE restaurant_id = NEW.restaurant_id"
+            " FOR SHARE; IF FOUND THEN"
             " NEW.next_attempt_at := {until}; NEW.last_error := {parked}; END IF;"
             " RETURN NEW; END $$"
         ).format(
