@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -143,15 +144,13 @@ def seatledger() -> str:
     return found
 
 
-def test_seatledger_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+@contextmanager
+def serving(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """``seatledger serve`` in a subprocess on a free 127.0.0.1 port, once it is ready (its
+    base URL); at the end of the block it must stop on SIGTERM with exit code 0."""
     keys = tmp_path / "keys.json"
     write_keys(keys, KEYS)
     port = free_port()
-    env = {
-        **os.environ,
-        "SEATLEDGER_PERSISTENCE": "sqlite",
-        "SEATLEDGER_SQLITE_PATH": str(tmp_path / "served.db"),
-    }
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
         [seatledger(), "serve", "--port", str(port), "--keys", str(keys)],
@@ -171,17 +170,7 @@ def test_seatledger_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "seatledger serve did not become ready"
             time.sleep(0.1)
-        with httpx.Client(base_url=base_url, headers=auth(MANAGER)) as client:
-            assert client.post(
-                "/restaurants/r1/commands/create-restaurant", json=body(floor())
-            ).is_success
-            assert client.post(
-                "/restaurants/r1/commands/register-booking", json=body(booking("b1"))
-            ).is_success
-            seated = client.post("/restaurants/r1/commands/auto-assign", json={"booking_id": "b1"})
-            assert seated.json()["outcome"] == "assigned"
-            assert client.get("/restaurants/r1").status_code == 200
-            assert client.get("/restaurants/r1", headers={"Authorization": ""}).status_code == 401
+        yield base_url
         process.send_signal(signal.SIGTERM)
         assert process.wait(STOP_SECONDS) == 0
     finally:
@@ -189,6 +178,28 @@ def test_seatledger_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
             process.kill()
             process.wait()
         log.close()
+
+
+def test_seatledger_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SEATLEDGER_PERSISTENCE": "sqlite",
+        "SEATLEDGER_SQLITE_PATH": str(tmp_path / "served.db"),
+    }
+    with (
+        serving(tmp_path, env) as base_url,
+        httpx.Client(base_url=base_url, headers=auth(MANAGER)) as client,
+    ):
+        assert client.post(
+            "/restaurants/r1/commands/create-restaurant", json=body(floor())
+        ).is_success
+        assert client.post(
+            "/restaurants/r1/commands/register-booking", json=body(booking("b1"))
+        ).is_success
+        seated = client.post("/restaurants/r1/commands/auto-assign", json={"booking_id": "b1"})
+        assert seated.json()["outcome"] == "assigned"
+        assert client.get("/restaurants/r1").status_code == 200
+        assert client.get("/restaurants/r1", headers={"Authorization": ""}).status_code == 401
 
 
 def test_seatledger_serve_refuses_a_broken_keys_file(tmp_path: Path) -> None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -30,7 +27,7 @@ from seatledger.application.shards.router import ShardedService
 from seatledger.domain.errors import ErrorCode, SeatLedgerError
 from tests.http_support import KEYS, auth, body, running, write_keys
 from tests.support import booking, floor
-from tests.test_http_parallel import START_SECONDS, STOP_SECONDS, free_port, seatledger
+from tests.test_http_parallel import serving
 
 pytestmark = pytest.mark.postgres
 
@@ -134,49 +131,20 @@ def test_http_routes_every_request_to_its_restaurants_shard(
 def test_seatledger_serve_routes_across_shards(sharded: Settings, tmp_path: Path) -> None:
     with ShardedService(sharded):  # the shards' tables and the stored map, as after a migrate
         pass
-    keys = tmp_path / "keys.json"
-    write_keys(keys, KEYS)
-    port = free_port()
     env = {
         **os.environ,
         "SEATLEDGER_SHARDS": json.dumps(sharded.shards),
         "SEATLEDGER_SHARD_MAP": json.dumps(sharded.shard_map),
         "SEATLEDGER_PROJECTION_MODE": "in_process",
     }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [seatledger(), "serve", "--port", str(port), "--keys", str(keys)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base_url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "seatledger serve did not become ready"
-            time.sleep(0.1)
-        with httpx.Client(base_url=base_url) as client:
-            for secret, restaurant_id in ((MANAGER_R1, "r1"), (MANAGER_R2, "r2")):
-                created = client.post(
-                    f"/restaurants/{restaurant_id}/commands/create-restaurant",
-                    json=body(floor(restaurant_id)),
-                    headers=auth(secret),
-                )
-                assert created.status_code == 200, created.text
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(STOP_SECONDS) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+    with serving(tmp_path, env) as base_url, httpx.Client(base_url=base_url) as client:
+        for secret, restaurant_id in ((MANAGER_R1, "r1"), (MANAGER_R2, "r2")):
+            created = client.post(
+                f"/restaurants/{restaurant_id}/commands/create-restaurant",
+                json=body(floor(restaurant_id)),
+                headers=auth(secret),
+            )
+            assert created.status_code == 200, created.text
     with ShardedService(sharded) as router:
         for shard, here, elsewhere in (("a", "r1", "r2"), ("b", "r2", "r1")):
             assert router.services[shard].get_restaurant(here).restaurant_id == here
