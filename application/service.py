@@ -59,11 +59,7 @@ from seatledger.application.commands import (
     UnassignTables,
     UnlinkTables,
 )
-from seatledger.application.errors import (
-    STORAGE_ERRORS,
-    InfrastructureCode,
-    InfrastructureError,
-)
+from seatledger.application.errors import STORAGE_ERRORS
 from seatledger.application.handlers import CommandHandlers, confirmed, hold_not_found
 from seatledger.application.ledger import CommandLedger
 from seatledger.application.mapper import PydanticMapper
@@ -349,17 +345,6 @@ class AssignmentService(SnapshottingApplication):
         reads.floor(restaurant_id)
         day = reads.find_day(restaurant_id, service_date)
         return DayView.of(restaurant_id, service_date, day, self.clock.now())
-
-    def check_ready(self) -> None:
-        """Return when the event store answers (``/readyz``); else ``STORAGE_UNAVAILABLE``."""
-        try:
-            self.recorder.max_notification_id()
-        except Exception as exc:
-            raise InfrastructureError(
-                InfrastructureCode.STORAGE_UNAVAILABLE,
-                f"the event store does not answer: {type(exc).__name__}",
-                details={"operation": "readyz", "error": str(exc)},
-            ) from exc
 
     @query_api(GetMembers)
     def members(self, restaurant_id: str, booking_id: str) -> list[Member]:

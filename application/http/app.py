@@ -32,7 +32,7 @@ from seatledger.application.http.problems import (
     problem_type,
 )
 from seatledger.application.http.query_routes import query_router
-from seatledger.application.http.served import Served
+from seatledger.application.http.served import Served, served
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
 
@@ -88,6 +88,7 @@ class SeatLedgerApp(FastAPI):
 def create_app(service: AssignmentService | Served, keys: KeyRing | Path) -> FastAPI:
     """The HTTP service of ``service`` (one store, or a ``ShardedService``); ``keys`` is a
     :class:`KeyRing` or its keys file."""
+    service = served(service)
     telemetry = service.telemetry
     ring = keys if isinstance(keys, KeyRing) else KeyRing(keys, telemetry)
     app = SeatLedgerApp(
