@@ -14,9 +14,10 @@ once with its minimum of connections ready.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from eventsourcing.postgres import PostgresFactory
+from eventsourcing.postgres import ConnectionPool, PostgresDatastore, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
 
@@ -35,18 +36,43 @@ class PostgresStoreFactory(PostgresFactory):
         kwargs: dict[str, Any] = dict(library.kwargs)
         kwargs["connect_timeout"] = max(1, round(library.timeout))
         kwargs.update(conninfo_to_dict(self.env.get(self.POSTGRES_EXTRA_CONNINFO) or ""))
-        datastore.pool = StorePool(
-            get_password_func=library.get_password_func,
-            connection_class=library.connection_class,
-            kwargs=kwargs,
-            min_size=library.min_size,
-            max_size=library.max_size,
-            open=False,
-            configure=datastore.after_connect_func(),
-            timeout=library.timeout,
-            max_waiting=library.max_waiting,
-            max_lifetime=library.max_lifetime,
-            name=f"seatledger-events-{datastore.schema}",
-        )
+        datastore.pool = store_pool(datastore, library, kwargs)
         library.close()  # never opened: nothing to release but its bookkeeping
         datastore.pool.open_and_wait()
+
+
+def store_pool(
+    datastore: PostgresDatastore,
+    template: ConnectionPool[Any],
+    kwargs: dict[str, Any],
+    *,
+    max_size: int | None = None,
+) -> StorePool[Any]:
+    """A :class:`StorePool` (not yet opened) with ``template``'s sizes and timeouts."""
+    size = template.max_size if max_size is None else max_size
+    return StorePool(
+        get_password_func=template.get_password_func,
+        connection_class=template.connection_class,
+        kwargs=kwargs,
+        min_size=min(template.min_size, size),
+        max_size=size,
+        open=False,
+        configure=datastore.after_connect_func(),
+        timeout=template.timeout,
+        max_waiting=template.max_waiting,
+        max_lifetime=template.max_lifetime,
+        name=f"seatledger-events-{datastore.schema}",
+    )
+
+
+def forked_datastore(datastore: PostgresDatastore, application_name: str) -> PostgresDatastore:
+    """``datastore`` with a pool of its own (at most two connections), for a forked child
+    process: the child must never use, nor close, the connections it inherited (they are the
+    parent's sockets), so the inherited datastore is left as it is, untouched."""
+    inherited = datastore.pool
+    assert isinstance(inherited, ConnectionPool) and isinstance(inherited.kwargs, dict)
+    kwargs: dict[str, Any] = {**inherited.kwargs, "application_name": application_name}
+    clone = copy.copy(datastore)
+    clone.pool = store_pool(clone, inherited, kwargs, max_size=2)
+    clone.pool.open_and_wait()
+    return clone

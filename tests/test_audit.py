@@ -12,6 +12,7 @@ import pytest
 
 from seatledger.application.audit import Audit, Until
 from seatledger.application.audit.digest import CheckpointError
+from seatledger.application.audit.parallel import can_replay_in_parallel
 from seatledger.application.audit.report import AuditReport, ReadModelReport
 from seatledger.application.service import AssignmentService
 from seatledger.domain.service_day import (
@@ -26,6 +27,16 @@ from tests.audit_support import StoredLog, known_day, live_write, position_of
 from tests.support import DAY, assign, booking, floor, hold
 
 
+def audit(service: AssignmentService, until: Until | None = None) -> AuditReport:
+    """The audit in one process and, where it can also run in several (PostgreSQL), in two
+    worker processes: both must give the same report, but for its duration."""
+    report = Audit(service, workers=1).run(until)
+    if can_replay_in_parallel(service.recorder):
+        parallel = Audit(service, workers=2).run(until)
+        assert parallel.model_dump(exclude={"seconds"}) == report.model_dump(exclude={"seconds"})
+    return report
+
+
 def model(report: AuditReport, name: str) -> ReadModelReport:
     (found,) = [r for r in report.read_models if r.name == name]
     return found
@@ -33,7 +44,7 @@ def model(report: AuditReport, name: str) -> ReadModelReport:
 
 def test_a_faithful_store_audits_ok(service: AssignmentService) -> None:
     known_day(service)
-    report = Audit(service).run()
+    report = audit(service)
     assert report.ok, report.model_dump_json(indent=1)
     last = service.recorder.max_notification_id()
     assert (report.events, report.last_position, report.log.last_position) == (last, last, last)
@@ -45,14 +56,14 @@ def test_a_faithful_store_audits_ok(service: AssignmentService) -> None:
     assert members.live_digest == members.rebuilt_digest and len(members.live_digest) == 64
     assert report.invariants.violations == 0 and report.invariants.events_checked > 10
     assert len(report.log.head) == 64
-    assert Audit(service).run().log.head == report.log.head  # the same log, the same chain
+    assert audit(service).log.head == report.log.head  # the same log, the same chain
 
 
 def test_a_deleted_member_row_is_missing(service: AssignmentService) -> None:
     known_day(service)
     moved = position_of(service, "TablesAssigned", 1)  # b2 moved to M4
     live_write(service, "DELETE FROM seatledger_members WHERE booking_id = 'b2'")
-    report = Audit(service).run()
+    report = audit(service)
     members = model(report, "members")
     assert not report.ok and not members.ok
     assert (members.missing, members.extra, members.changed) == (1, 0, 0)
@@ -76,7 +87,7 @@ def test_an_extra_outbox_row_is_extra_and_a_second_sync(service: AssignmentServi
     values |= {"message_id": "forged-message", "seq": 7}
     with service.read_models.transaction() as tx:
         tx.insert_rows("seatledger_outbox", OUTBOX_COLUMNS, [tuple(values.values())])
-    report = Audit(service).run()
+    report = audit(service)
     outbox = model(report, "outbox")
     assert (outbox.missing, outbox.extra, outbox.changed) == (0, 1, 0)
     (difference,) = outbox.differences
@@ -101,7 +112,7 @@ def test_a_changed_window_is_changed(service: AssignmentService) -> None:
         "UPDATE seatledger_members SET end_at = :end WHERE booking_id = 'b4'",
         end="2026-11-24T23:00:00Z",
     )
-    members = model(Audit(service).run(), "members")
+    members = model(audit(service), "members")
     assert (members.missing, members.extra, members.changed) == (0, 0, 1)
     (difference,) = members.differences
     assert difference.columns == ["end_at"]
@@ -223,7 +234,7 @@ def test_a_forged_double_booking_is_caught(service: AssignmentService) -> None:
     StoredLog(service).append(service.mapper.to_stored_event(forged))
     position = service.recorder.max_notification_id()
     service.catch_up_projections()
-    report = Audit(service).run()
+    report = audit(service)
     assert not report.ok
     assert all(r.ok for r in report.read_models)  # the read models follow the (bad) log
     kinds = {v.kind: v for v in report.invariants.first}
@@ -276,7 +287,7 @@ def test_a_confirm_after_expiry_is_caught(service: AssignmentService) -> None:
     )
     StoredLog(service).append(service.mapper.to_stored_event(late))
     service.catch_up_projections()
-    (violation,) = Audit(service).run().invariants.first
+    (violation,) = audit(service).invariants.first
     assert (violation.kind, violation.booking_ids, violation.table_ids) == (
         "hold_expired",
         ["b1"],
@@ -289,7 +300,7 @@ def test_an_unreadable_event_is_reported_not_fatal(service: AssignmentService) -
     known_day(service)
     broken = position_of(service, "BookingFiled", 0)
     StoredLog(service).edit(broken, b"not json")
-    report = Audit(service).run()
+    report = audit(service)
     assert not report.ok
     (violation,) = report.invariants.first
     assert (violation.kind, violation.position) == ("undecodable", broken)
@@ -298,7 +309,7 @@ def test_an_unreadable_event_is_reported_not_fatal(service: AssignmentService) -
 def test_an_audit_until_a_position_or_an_instant(service: AssignmentService) -> None:
     known_day(service)
     middle = position_of(service, "HoldConfirmed")
-    report = Audit(service).run(Until(position=middle))
+    report = audit(service, Until(position=middle))
     assert report.last_position == middle and report.events == middle
     assert report.ok  # nothing to compare past the end: not a difference
     assert not any(r.compared for r in report.read_models)
@@ -306,7 +317,7 @@ def test_an_audit_until_a_position_or_an_instant(service: AssignmentService) -> 
 
     (stored,) = service.recorder.select_notifications(start=middle, limit=1)
     confirmed_at = service.event_source.decode(stored).timestamp
-    until_instant = Audit(service).run(Until(instant=confirmed_at))
+    until_instant = audit(service, Until(instant=confirmed_at))
     assert until_instant.last_position >= middle
     assert until_instant.until_instant == confirmed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -323,7 +334,7 @@ def test_the_audit_compares_at_the_live_positions(service: AssignmentService) ->
             "UPDATE seatledger_tracking SET notification_id = :p WHERE projection = 'outbox'",
             {"p": behind},
         )
-    report = Audit(service).run()
+    report = audit(service)
     assert report.ok, report.model_dump_json(indent=1)
     assert model(report, "outbox").position == behind
     handled = service.recorder.select_notifications(1, 10_000, topics=MembersProjection.topics)

@@ -11,6 +11,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from seatledger.application.audit import Audit
+from seatledger.application.audit.parallel import can_replay_in_parallel
 from seatledger.application.audit.report import AuditReport
 from seatledger.application.mapper import event_registry
 from seatledger.application.service import AssignmentService
@@ -54,6 +55,10 @@ def audit_copy(
         service.catch_up_projections()
         first = fingerprint(Audit(service, page_size=audit_page).run())
         assert fingerprint(Audit(service, page_size=audit_page).run()) == first  # repeated
+        if can_replay_in_parallel(service.recorder):  # and in two or three processes
+            for workers in (2, 3):
+                audit = Audit(service, page_size=audit_page, workers=workers)
+                assert fingerprint(audit.run()) == first
     return first
 
 

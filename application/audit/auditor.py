@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from seatledger.application.audit.compare import (
     SPECS,
@@ -27,7 +29,14 @@ from seatledger.application.audit.compare import (
     read_snapshot,
     sync_violations,
 )
+from seatledger.application.audit.digest import LogChain
 from seatledger.application.audit.invariants import HistoryChecker
+from seatledger.application.audit.parallel import (
+    PARALLEL_MIN_EVENTS,
+    can_replay_in_parallel,
+    default_workers,
+    replay_in_parallel,
+)
 from seatledger.application.audit.replay import (
     DEFAULT_PAGE_SIZE,
     Progress,
@@ -44,7 +53,8 @@ from seatledger.application.audit.report import (
     Violation,
 )
 from seatledger.domain.values import utc_instant
-from seatledger.projections.db import ReadModelDB
+from seatledger.projections.db import ReadModelDB, Row
+from seatledger.projections.source import EventSource
 
 
 class Store(Protocol):
@@ -73,13 +83,17 @@ class Audit:
         max_violations: int = 50,
         scratch: ReadModelDB | None = None,
         progress: Progress | None = None,
+        workers: int | None = None,
     ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError("workers must be positive")
         self.store = store
         self.page_size = page_size
         self.max_differences = max_differences
         self.max_violations = max_violations
         self.scratch = scratch
         self.progress = progress
+        self.workers = workers
 
     def run(self, until: Until | None = None, *, checkpoint: Path | None = None) -> AuditReport:
         """The whole audit with the cycle collector paused, not only its replay: reading the
@@ -92,50 +106,23 @@ class Audit:
         started = time.perf_counter()
         until = until or Until()
         live = read_snapshot(self.store.read_models)
-        own_scratch = self.scratch is None
-        scratch = self.scratch or scratch_read_models()
-        try:
-            checker = HistoryChecker(limit=self.max_violations)
-            replay = Replay(
-                self.store.recorder,
-                self.store.mapper,
-                scratch,
-                checker=checker,
-                page_size=self.page_size,
-                progress=self.progress,
-            )
-            reports: dict[str, ReadModelReport] = {}
-            rebuilt_outbox: list[tuple[object, ...]] = []
-
-            def at_live_position(spec: ReadModelSpec) -> None:
-                with scratch.read() as tx:
-                    rebuilt = spec.select(tx)
-                if spec.name == "outbox":
-                    rebuilt_outbox.extend(rebuilt)
-                reports[spec.name] = compare(
-                    spec,
-                    live.rows[spec.name],
-                    rebuilt,
-                    position=live.positions.get(spec.name, 0),
-                    limit=self.max_differences,
-                )
-
-            stops = _stops(live, at_live_position)
-            replay.run(until, stops)
-        finally:
-            if own_scratch:
-                scratch.close()
+        workers = self._workers()
+        if workers > 1:
+            history = self._replay_in_parallel(live, until, workers)
+        else:
+            history = self._replay(live, until)
+        reports = history.reports
         for spec in SPECS:
             if spec.name not in reports:
                 position = live.positions.get(spec.name, 0)
                 reports[spec.name] = not_compared(spec, live.rows[spec.name], position=position)
-        invariants = self._invariants(checker, replay, live, rebuilt_outbox, reports)
-        chain = replay.chain
+        invariants = self._invariants(history, live)
+        chain = history.chain
         checkpoint_report = None
         if checkpoint is not None and checkpoint.exists():
             bounded = until.position is not None or until.instant is not None
             checkpoint_report = chain.verify_checkpoint(
-                checkpoint, replayed_to=replay.covered if bounded else None
+                checkpoint, replayed_to=history.covered if bounded else None
             )
         elif checkpoint is not None:
             checkpoint_report = chain.write_checkpoint(checkpoint)
@@ -148,7 +135,7 @@ class Audit:
         return AuditReport(
             ok=ok,
             events=chain.events,
-            last_position=replay.covered,
+            last_position=history.covered,
             until_position=until.position,
             until_instant=None if until.instant is None else utc_instant(until.instant),
             read_models=read_models,
@@ -162,19 +149,104 @@ class Audit:
             seconds=round(time.perf_counter() - started, 3),
         )
 
-    def _invariants(
-        self,
-        checker: HistoryChecker,
-        replay: Replay,
-        live: Snapshot,
-        rebuilt_outbox: list[tuple[object, ...]],
-        reports: dict[str, ReadModelReport],
-    ) -> InvariantReport:
+    def _workers(self) -> int:
+        """Processes to replay in: 1 unless the log is on PostgreSQL, the scratch read
+        models are the audit's own (in memory) and, by default, the log is long."""
+        if self.scratch is not None or not can_replay_in_parallel(self.store.recorder):
+            return 1
+        if self.workers is not None:
+            return self.workers
+        if EventSource(self.store.recorder, self.store.mapper).max_id() < PARALLEL_MIN_EVENTS:
+            return 1
+        return default_workers()
+
+    def _replay(self, live: Snapshot, until: Until) -> _History:
+        """One process: replay into scratch read models, comparing at every live position."""
+        own_scratch = self.scratch is None
+        scratch = self.scratch or scratch_read_models()
+        reports: dict[str, ReadModelReport] = {}
+        rebuilt_outbox: list[Row] = []
+        try:
+            checker = HistoryChecker(limit=self.max_violations)
+            replay = Replay(
+                self.store.recorder,
+                self.store.mapper,
+                scratch,
+                checker=checker,
+                page_size=self.page_size,
+                progress=self.progress,
+            )
+
+            def at_live_position(spec: ReadModelSpec) -> None:
+                with scratch.read() as tx:
+                    rebuilt = spec.select(tx)
+                if spec.name == "outbox":
+                    rebuilt_outbox.extend(rebuilt)
+                reports[spec.name] = self._compare(spec, live, rebuilt)
+
+            replay.run(until, _stops(live, at_live_position))
+        finally:
+            if own_scratch:
+                scratch.close()
+        return _History(
+            chain=replay.chain,
+            covered=replay.covered,
+            undecodable=replay.undecodable,
+            first=list(checker.first),
+            count=checker.count,
+            events_checked=checker.events_checked,
+            reports=reports,
+            rebuilt_outbox=rebuilt_outbox,
+        )
+
+    def _replay_in_parallel(self, live: Snapshot, until: Until, workers: int) -> _History:
+        """Several processes (:mod:`.parallel`), the same answer as :meth:`_replay`."""
+        recorder = self.store.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        replayed = replay_in_parallel(
+            recorder,
+            self.store.mapper,
+            workers=workers,
+            until=until,
+            page_size=self.page_size,
+            limit=self.max_violations,
+            progress=self.progress,
+        )
+        reports: dict[str, ReadModelReport] = {}
+        rebuilt_outbox: list[Row] = []
+        for spec in SPECS:
+            position = live.positions.get(spec.name, 0)
+            if position <= replayed.covered:
+                rebuilt = replayed.rows_at(spec, position)
+                if spec.name == "outbox":
+                    rebuilt_outbox = rebuilt
+                reports[spec.name] = self._compare(spec, live, rebuilt)
+        return _History(
+            chain=replayed.chain,
+            covered=replayed.covered,
+            undecodable=replayed.undecodable,
+            first=replayed.first,
+            count=replayed.count,
+            events_checked=replayed.events_checked,
+            reports=reports,
+            rebuilt_outbox=rebuilt_outbox,
+        )
+
+    def _compare(self, spec: ReadModelSpec, live: Snapshot, rebuilt: list[Row]) -> ReadModelReport:
+        return compare(
+            spec,
+            live.rows[spec.name],
+            rebuilt,
+            position=live.positions.get(spec.name, 0),
+            limit=self.max_differences,
+        )
+
+    def _invariants(self, history: _History, live: Snapshot) -> InvariantReport:
         """The checker's violations, undecodable events, and one sync per change (when the
         outbox was compared), in log order."""
-        found = list(checker.first)
-        count = checker.count
-        for position, error in replay.undecodable:
+        found = list(history.first)
+        count = history.count
+        for position, error in history.undecodable:
             found.append(
                 Violation(
                     position=position,
@@ -188,16 +260,31 @@ class Audit:
                 )
             )
             count += 1
-        if reports["outbox"].compared:
-            syncs = sync_violations(live.rows["outbox"], rebuilt_outbox)
+        if history.reports["outbox"].compared:
+            syncs = sync_violations(live.rows["outbox"], history.rebuilt_outbox)
             found.extend(syncs)
             count += len(syncs)
         found.sort(key=lambda v: v.position)
         return InvariantReport(
-            events_checked=checker.events_checked,
+            events_checked=history.events_checked,
             violations=count,
             first=found[: self.max_violations],
         )
+
+
+@dataclass
+class _History:
+    """What a replay found, however it ran: the chain, the invariants' findings and the
+    comparison of every read model it reached."""
+
+    chain: LogChain
+    covered: int
+    undecodable: list[tuple[int, str]]
+    first: list[Violation]
+    count: int
+    events_checked: int
+    reports: dict[str, ReadModelReport]
+    rebuilt_outbox: list[Row]
 
 
 def _stops(

@@ -29,6 +29,7 @@ from rich.text import Text
 
 from seatledger.application.audit.auditor import Audit
 from seatledger.application.audit.digest import CheckpointError
+from seatledger.application.audit.parallel import PARALLEL_MIN_EVENTS
 from seatledger.application.audit.render import (
     print_audit,
     print_diff,
@@ -152,6 +153,16 @@ def add_audit(subparsers: Subparsers) -> None:
         metavar="N",
         help="differences listed per kind and read model (default 10)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "processes to replay in, on PostgreSQL (default: one per CPU, up to 4, for a log "
+            f"of {PARALLEL_MIN_EVENTS:,} events or more; 1 elsewhere)"
+        ),
+    )
     parser.set_defaults(handler=audit_command)
 
 
@@ -166,6 +177,8 @@ def _until(text: str | None) -> Until:
 def audit_command(args: argparse.Namespace) -> int:
     if args.page_size < 1 or args.max_differences < 0:
         raise UsageError("--page-size must be positive and --max-differences not negative")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be positive")
     until = _until(args.until)
     with (
         _service(args) as service,
@@ -176,6 +189,7 @@ def audit_command(args: argparse.Namespace) -> int:
             page_size=args.page_size,
             max_differences=args.max_differences,
             progress=progress,
+            workers=args.workers,
         )
         try:
             report = audit.run(until, checkpoint=args.checkpoint)

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -90,6 +91,32 @@ class LogChain:
         self.originators.append(oid)
         self.versions.append(version)
         self.digests.append(one)
+
+    @classmethod
+    def merged(cls, chains: Sequence[LogChain], *, below: int) -> LogChain:
+        """One chain over the events of several chains (disjoint shares of one log), in log
+        position order, up to (not including) position ``below``."""
+        entries = sorted(
+            (
+                entry
+                for chain in chains
+                for entry in zip(
+                    chain.positions, chain.originators, chain.versions, chain.digests, strict=True
+                )
+                if entry[0] < below
+            ),
+            key=itemgetter(0),
+        )
+        merged = cls()
+        head = merged.head_bytes
+        for position, originator, version, one in entries:
+            head = _sha256(head + one).digest()
+            merged.positions.append(position)
+            merged.originators.append(originator)
+            merged.versions.append(version)
+            merged.digests.append(one)
+        merged.head_bytes = head
+        return merged
 
     @property
     def keys(self) -> list[tuple[str, int]]:

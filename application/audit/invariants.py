@@ -59,14 +59,19 @@ class HistoryChecker:
     seated: dict[tuple[UUID, str], tuple[str, ...]] = field(default_factory=dict)
     _views: dict[UUID, FloorView] = field(default_factory=dict)
     _at: tuple[int, DomainEvent, Aggregate | None] = field(init=False)
+    _reporting: bool = field(init=False, default=True)
 
     def report(self) -> InvariantReport:
         return InvariantReport(
             events_checked=self.events_checked, violations=self.count, first=list(self.first)
         )
 
-    def check(self, position: int, event: DomainEvent) -> None:
-        self.events_checked += 1
+    def check(self, position: int, event: DomainEvent, *, report: bool = True) -> None:
+        """Apply the event, checking it first; ``report=False``: apply it, and check it
+        silently (neither counted nor reported), as a replica of an event another checker
+        reports (:mod:`.parallel` gives every shard the floor layouts)."""
+        self._reporting = report
+        self.events_checked += report
         aggregate = self.aggregates.get(event.originator_id)
         self._at = (position, event, aggregate)
         change = table_change(event)
@@ -233,6 +238,8 @@ class HistoryChecker:
         message: str = "",
     ) -> None:
         """A violation at the event being checked (:meth:`check` sets it)."""
+        if not self._reporting:
+            return
         self.count += 1
         if len(self.first) >= self.limit:
             return

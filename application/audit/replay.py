@@ -31,7 +31,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from seatledger.application.audit.digest import LogChain
 from seatledger.application.audit.invariants import CHECKED_TOPICS, HistoryChecker
@@ -185,23 +185,29 @@ class Replay:
 
     def _pages(self, last: int) -> Iterator[Sequence[Notification]]:
         """Pages up to ``last``, the next one read while the caller works on this one."""
-
         read = _page_reader(self.recorder, self.page_size, last)
+        return prefetched_pages(read, self.covered, last, self.page_size)
 
-        if last <= self.covered:
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seatledger-audit") as pool:
-            upcoming = pool.submit(read, self.covered)
-            while True:
-                page = upcoming.result()
-                if not page:
-                    return
-                if page[-1].id < last and len(page) == self.page_size:
-                    upcoming = pool.submit(read, page[-1].id)
-                    yield page
-                    continue
-                yield page
+
+def prefetched_pages(
+    read: Callable[[int], Sequence[Notification]], after: int, last: int, page_size: int
+) -> Iterator[Sequence[Notification]]:
+    """The pages ``read(after)`` gives up to ``last``, each next page read in a background
+    thread while the caller works on the one it has."""
+    if last <= after:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seatledger-audit") as pool:
+        upcoming = pool.submit(read, after)
+        while True:
+            page = upcoming.result()
+            if not page:
                 return
+            if page[-1].id < last and len(page) == page_size:
+                upcoming = pool.submit(read, page[-1].id)
+                yield page
+                continue
+            yield page
+            return
 
 
 def _page_reader(
@@ -213,28 +219,7 @@ def _page_reader(
     tuple rows (the recorder asks for a dict per row) made into the same ``Notification``
     objects: the rows, order and values are the recorder's. Elsewhere, the recorder's."""
     if isinstance(recorder, PostgresApplicationRecorder):
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state, notification_id"
-            " FROM {}.{} WHERE notification_id>%s AND notification_id <= %s"
-            " ORDER BY notification_id LIMIT %s"
-        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
-        datastore = recorder.datastore
-
-        def select(after: int) -> Sequence[Notification]:
-            with (
-                datastore.get_connection() as conn,
-                conn.cursor(row_factory=tuple_row) as curs,
-            ):
-                curs.execute(statement, (after, last, page_size), prepare=True)
-                # Notification's fields in order: originator_id, originator_version, topic,
-                # state, id (the columns above)
-                return [Notification(*row) for row in curs.fetchall()]
-
-        # retried as the recorder retries its own select (the decorator is untyped)
-        retried: Callable[[int], Sequence[Notification]] = retry(
-            (InterfaceError, OperationalError), max_attempts=10, wait=0.2
-        )(select)
-        return retried
+        return postgres_page_reader(recorder, page_size, last)
 
     def fallback(after: int) -> Sequence[Notification]:
         return recorder.select_notifications(
@@ -242,3 +227,38 @@ def _page_reader(
         )
 
     return fallback
+
+
+def postgres_page_reader(
+    recorder: PostgresApplicationRecorder,
+    page_size: int,
+    last: int,
+    where: tuple[Composable, tuple[object, ...]] | None = None,
+) -> Callable[[int], Sequence[Notification]]:
+    """:func:`_page_reader` on PostgreSQL; ``where``: a further condition on the rows (SQL
+    and its parameters), e.g. one shard of the aggregates (:mod:`.parallel`)."""
+    condition, extra = where if where is not None else (SQL("TRUE"), ())
+    statement = SQL(
+        "SELECT originator_id, originator_version, topic, state, notification_id"
+        " FROM {}.{} WHERE notification_id>%s AND notification_id <= %s AND ({})"
+        " ORDER BY notification_id LIMIT %s"
+    ).format(
+        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name), condition
+    )
+    datastore = recorder.datastore
+
+    def select(after: int) -> Sequence[Notification]:
+        with (
+            datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(statement, (after, last, *extra, page_size), prepare=True)
+            # Notification's fields in order: originator_id, originator_version, topic,
+            # state, id (the columns above)
+            return [Notification(*row) for row in curs.fetchall()]
+
+    # retried as the recorder retries its own select (the decorator is untyped)
+    retried: Callable[[int], Sequence[Notification]] = retry(
+        (InterfaceError, OperationalError), max_attempts=10, wait=0.2
+    )(select)
+    return retried
