@@ -27,6 +27,11 @@ Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 
 _PLAIN = frozenset({str, int, float, bool, bytes})
+#: PostgreSQL types psycopg reads as ``date`` or ``datetime``: the values :func:`normalise`
+#: changes (their text is what rows compare by).
+_TEMPORAL = frozenset(
+    psycopg.postgres.types[name].oid for name in ("date", "timestamp", "timestamptz")
+)
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -113,7 +118,9 @@ class _SQLiteTx(Tx):
 
     def execute(self, statement: str, params: Params | None = None) -> list[Row]:
         cursor = self.conn.execute(statement, dict(params or {}))
-        return [tuple(normalise(v) for v in row) for row in cursor.fetchall()]
+        # without detect_types SQLite returns only plain values: nothing to normalise
+        rows: list[Row] = cursor.fetchall()
+        return rows
 
     def executemany(self, statement: str, rows: Sequence[Params]) -> None:
         if rows:
@@ -226,7 +233,10 @@ class _PostgresTx(Tx):
             cursor.execute(to_psycopg(statement), dict(params or {}))
             if cursor.description is None:
                 return []
-            return [tuple(normalise(v) for v in row) for row in cursor.fetchall()]
+            rows: list[Row] = cursor.fetchall()
+            if all(column.type_code not in _TEMPORAL for column in cursor.description):
+                return rows  # every other type comes back plain: nothing to normalise
+            return [tuple(normalise(v) for v in row) for row in rows]
 
     def executemany(self, statement: str, rows: Sequence[Params]) -> None:
         if rows:
