@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from seatledger.application import cli
 from seatledger.application.audit import Audit, Until
 from seatledger.application.audit import parallel as parallel_module
 from seatledger.application.audit.parallel import ShardError
+from seatledger.application.audit.replay import page_reader, prefetched_pages
 from seatledger.application.audit.report import AuditReport
 from seatledger.application.service import AssignmentService
 from seatledger.application.settings import Settings
@@ -152,3 +153,21 @@ def test_the_command_takes_a_number_of_workers(
     assert answers[0] == answers[1] and answers[0]["events"] == len(log)
     assert cli.main(["audit", "--workers", "0"]) == cli.EXIT_USAGE
     assert "--workers must be positive" in capsys.readouterr().err
+
+
+def test_the_page_reader_reads_what_the_recorder_reads(
+    store: AssignmentService, log: list[StoredEvent]
+) -> None:
+    copy_log(log, store.recorder)
+    last = store.recorder.max_notification_id()
+    read = page_reader(store.recorder, 97, last - 5)
+    mine = [n for page in prefetched_pages(read, 3, last - 5, 97) for n in page]
+    recorders = store.recorder.select_notifications(
+        start=4, limit=len(log), stop=last - 5, inclusive_of_start=True
+    )
+
+    def values(n: Notification) -> tuple[object, ...]:
+        return (n.id, n.originator_id, n.originator_version, n.topic, bytes(n.state))
+
+    assert [values(n) for n in mine] == [values(n) for n in recorders]
+    assert len(mine) == last - 8 and all(type(n.state) is bytes for n in mine)
