@@ -159,7 +159,7 @@ def test_the_page_reader_reads_what_the_recorder_reads(
     store: AssignmentService, log: list[StoredEvent]
 ) -> None:
     copy_log(log, store.recorder)
-    last = store.recorder.max_notification_id()
+    last = store.recorder.max_notification_id() or 0
     read = page_reader(store.recorder, 97, last - 5)
     mine = [n for page in prefetched_pages(read, 3, last - 5, 97) for n in page]
     recorders = store.recorder.select_notifications(
