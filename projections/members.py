@@ -47,18 +47,26 @@ _member_values = attrgetter(*MEMBER_COLUMNS)
 
 
 def member_rows(change: TableChange, day: DayInfo, notification_id: int) -> list[MemberRow]:
+    if not change.members:  # a release or cancel: the booking has no rows
+        return []
+    # what every member of the change shares, formatted once rather than once per table
+    restaurant_id, booking_id = day.restaurant_id, change.booking_id
+    service_date = day.service_date.isoformat()
+    start_at, end_at = instant(change.window.start), instant(change.window.end)
+    merge_group_id, idempotency_key = change.merge_group_id, change.idempotency_key
+    source = change.source
     return [
         MemberRow(
-            restaurant_id=day.restaurant_id,
-            booking_id=change.booking_id,
+            restaurant_id=restaurant_id,
+            booking_id=booking_id,
             table_id=member.table_id,
             assignment_id=member.assignment_id,
-            service_date=day.service_date.isoformat(),
-            start_at=instant(change.window.start),
-            end_at=instant(change.window.end),
-            merge_group_id=change.merge_group_id,
-            idempotency_key=change.idempotency_key,
-            source=change.source,
+            service_date=service_date,
+            start_at=start_at,
+            end_at=end_at,
+            merge_group_id=merge_group_id,
+            idempotency_key=idempotency_key,
+            source=source,
             notification_id=notification_id,
         )
         for member in change.members
