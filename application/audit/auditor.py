@@ -29,7 +29,6 @@ from seatledger.application.audit.compare import (
     read_snapshot,
     sync_violations,
 )
-from seatledger.application.audit.digest import LogChain
 from seatledger.application.audit.invariants import HistoryChecker
 from seatledger.application.audit.parallel import (
     PARALLEL_MIN_EVENTS,
@@ -39,6 +38,7 @@ from seatledger.application.audit.parallel import (
 )
 from seatledger.application.audit.replay import (
     DEFAULT_PAGE_SIZE,
+    Findings,
     Progress,
     Replay,
     Until,
@@ -117,12 +117,12 @@ class Audit:
                 position = live.positions.get(spec.name, 0)
                 reports[spec.name] = not_compared(spec, live.rows[spec.name], position=position)
         invariants = self._invariants(history, live)
-        chain = history.chain
+        chain = history.found.chain
         checkpoint_report = None
         if checkpoint is not None and checkpoint.exists():
             bounded = until.position is not None or until.instant is not None
             checkpoint_report = chain.verify_checkpoint(
-                checkpoint, replayed_to=history.covered if bounded else None
+                checkpoint, replayed_to=history.found.covered if bounded else None
             )
         elif checkpoint is not None:
             checkpoint_report = chain.write_checkpoint(checkpoint)
@@ -135,7 +135,7 @@ class Audit:
         return AuditReport(
             ok=ok,
             events=chain.events,
-            last_position=history.covered,
+            last_position=history.found.covered,
             until_position=until.position,
             until_instant=None if until.instant is None else utc_instant(until.instant),
             read_models=read_models,
@@ -188,16 +188,15 @@ class Audit:
         finally:
             if own_scratch:
                 scratch.close()
-        return _History(
+        findings = Findings(
             chain=replay.chain,
             covered=replay.covered,
             undecodable=replay.undecodable,
             first=list(checker.first),
             count=checker.count,
             events_checked=checker.events_checked,
-            reports=reports,
-            rebuilt_outbox=rebuilt_outbox,
         )
+        return _History(findings, reports, rebuilt_outbox)
 
     def _replay_in_parallel(self, live: Snapshot, until: Until, workers: int) -> _History:
         """Several processes (:mod:`.parallel`), the same answer as :meth:`_replay`."""
@@ -221,16 +220,7 @@ class Audit:
                 if spec.name == "outbox":
                     rebuilt_outbox = rebuilt
                 reports[spec.name] = self._compare(spec, live, rebuilt)
-        return _History(
-            chain=replayed.chain,
-            covered=replayed.covered,
-            undecodable=replayed.undecodable,
-            first=replayed.first,
-            count=replayed.count,
-            events_checked=replayed.events_checked,
-            reports=reports,
-            rebuilt_outbox=rebuilt_outbox,
-        )
+        return _History(replayed, reports, rebuilt_outbox)
 
     def _compare(self, spec: ReadModelSpec, live: Snapshot, rebuilt: list[Row]) -> ReadModelReport:
         return compare(
@@ -244,9 +234,9 @@ class Audit:
     def _invariants(self, history: _History, live: Snapshot) -> InvariantReport:
         """The checker's violations, undecodable events, and one sync per change (when the
         outbox was compared), in log order."""
-        found = list(history.first)
-        count = history.count
-        for position, error in history.undecodable:
+        found = list(history.found.first)
+        count = history.found.count
+        for position, error in history.found.undecodable:
             found.append(
                 Violation(
                     position=position,
@@ -266,7 +256,7 @@ class Audit:
             count += len(syncs)
         found.sort(key=lambda v: v.position)
         return InvariantReport(
-            events_checked=history.events_checked,
+            events_checked=history.found.events_checked,
             violations=count,
             first=found[: self.max_violations],
         )
@@ -274,15 +264,9 @@ class Audit:
 
 @dataclass
 class _History:
-    """What a replay found, however it ran: the chain, the invariants' findings and the
-    comparison of every read model it reached."""
+    """A replay's findings and the comparison of every read model it reached."""
 
-    chain: LogChain
-    covered: int
-    undecodable: list[tuple[int, str]]
-    first: list[Violation]
-    count: int
-    events_checked: int
+    found: Findings
     reports: dict[str, ReadModelReport]
     rebuilt_outbox: list[Row]
 

@@ -43,6 +43,7 @@ from seatledger.application.audit.compare import MEMBERS, OUTBOX, ReadModelSpec
 from seatledger.application.audit.digest import LogChain
 from seatledger.application.audit.invariants import CHECKED_TOPICS, HistoryChecker
 from seatledger.application.audit.replay import (
+    Findings,
     Progress,
     Until,
     cyclic_gc_paused,
@@ -119,15 +120,9 @@ class ShardResult:
 
 
 @dataclass
-class Replayed:
-    """The merged answer of a parallel replay, as :class:`~.replay.Replay` leaves it."""
+class Replayed(Findings):
+    """The merged answer of a parallel replay: its findings and every read-model row."""
 
-    chain: LogChain
-    covered: int
-    undecodable: list[tuple[int, str]]
-    first: list[Violation]
-    count: int
-    events_checked: int
     outbox: list[Row]
     members: list[tuple[int, tuple[str, str], list[Row]]]
 

@@ -35,6 +35,7 @@ from psycopg.sql import SQL, Composable, Identifier
 
 from seatledger.application.audit.digest import LogChain
 from seatledger.application.audit.invariants import CHECKED_TOPICS, HistoryChecker
+from seatledger.application.audit.report import Violation
 from seatledger.application.read_models import PROJECTIONS
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.projections.db import ReadModelDB, SQLiteReadModels
@@ -82,6 +83,20 @@ def cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@dataclass
+class Findings:
+    """What a replay found, however it ran: the log's chain, the last position replayed,
+    the events it could not read, the invariants' first violations and how many there were,
+    and how many events the invariants checked."""
+
+    chain: LogChain
+    covered: int
+    undecodable: list[tuple[int, str]]
+    first: list[Violation]
+    count: int
+    events_checked: int
 
 
 @dataclass
