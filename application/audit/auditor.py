@@ -106,7 +106,7 @@ class Audit:
         started = time.perf_counter()
         until = until or Until()
         live = read_snapshot(self.store.read_models)
-        workers = self._workers()
+        workers = self.processes()
         if workers > 1:
             history = self._replay_in_parallel(live, until, workers)
         else:
@@ -149,7 +149,7 @@ class Audit:
             seconds=round(time.perf_counter() - started, 3),
         )
 
-    def _workers(self) -> int:
+    def processes(self) -> int:
         """Processes to replay in: 1 unless the log is on PostgreSQL, the scratch read
         models are the audit's own (in memory) and, by default, the log is long."""
         if self.scratch is not None or not can_replay_in_parallel(self.store.recorder):
