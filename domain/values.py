@@ -33,10 +33,10 @@ class Frozen(BaseModel):
         if (
             cls.model_copy is not BaseModel.model_copy
             or self.__pydantic_extra__ is not None
-            or getattr(self, "__pydantic_private__", None) is not None
+            or self.__pydantic_private__ is not None
         ):
             return self.model_copy(update=changes)
-        copied = cls.__new__(cls)
+        copied = object.__new__(cls)
         _set = object.__setattr__
         _set(copied, "__dict__", {**self.__dict__, **changes})
         _set(copied, "__pydantic_extra__", None)

@@ -246,7 +246,12 @@ class DayState(Aggregate):
         old = self.bookings.get(booking_id)
         ordinal = self.booking_ordinals.setdefault(booking_id, len(self.booking_ordinals))
         self.bookings[booking_id] = booking
-        if old is not None and old.tables == booking.tables and old.window == booking.window:
+        if (
+            old is not None
+            and old.tables == booking.tables
+            # a copied booking shares its window: no field-by-field comparison then
+            and (old.window is booking.window or old.window == booking.window)
+        ):
             return
         if old is not None:
             for table_id in old.tables:
