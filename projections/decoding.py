@@ -59,12 +59,15 @@ class EventDecoder:
         self.mapper = mapper
         registry: Mapping[str, type[DomainEvent]] | None = getattr(mapper, "registry", None)
         plain = mapper.cipher is None and mapper.compressor is None
-        #: the classes the fast path takes: a model validator would see no originator yet
+        #: the classes the fast path takes: a validator or post-init hook of the class would
+        #: see no originator yet (the events have none; a class that does goes to the mapper)
         self._classes: dict[str, type[DomainEvent]] = (
             {
                 topic: event_class
                 for topic, event_class in (registry or {}).items()
                 if not event_class.__pydantic_decorators__.model_validators
+                and not event_class.__pydantic_decorators__.field_validators
+                and event_class.__pydantic_post_init__ is None
             }
             if plain
             else {}

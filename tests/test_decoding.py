@@ -5,10 +5,13 @@ for whatever the mapper cannot decode."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
+from pydantic import model_validator
 
 from seatledger.application.mapper import PydanticMapper, event_registry
 from seatledger.application.testing.workload import generate_log
@@ -197,3 +200,33 @@ def test_a_stored_originator_the_event_rejects_is_the_mappers_error(
         MAPPER.to_domain_event(broken)
     with pytest.raises(MapperDeserialisationError):
         EventDecoder(MAPPER).decode(broken)
+
+
+class _Noted(DomainEvent):
+    """An event whose validator reads the originator: the mapper's result needs it."""
+
+    TOPIC: ClassVar[str] = "tests.decoding.Noted"
+
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_version(cls, data: Any) -> Any:
+        return {**data, "note": f"v{data.get('originator_version')}"}
+
+
+def test_an_event_class_with_a_validator_is_the_mappers(log: list[StoredEvent]) -> None:
+    mapper = PydanticMapper(registry={**event_registry(), _Noted.TOPIC: _Noted})
+    event = _Noted(
+        originator_id=uuid4(),
+        originator_version=3,
+        timestamp=datetime(2026, 3, 1, tzinfo=UTC),
+        command_id="c1",
+        actor_id="a1",
+    )
+    stored = mapper.to_stored_event(event)
+    decoder = EventDecoder(mapper)
+    assert decoder._fast(stored) is None
+    decoded = decoder.decode(stored)
+    assert decoded == mapper.to_domain_event(stored)
+    assert isinstance(decoded, _Noted) and decoded.note == "v3"
