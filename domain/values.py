@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import orjson
@@ -24,6 +24,26 @@ class Frozen(BaseModel):
     """Base for immutable value models: hashable, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def updated(self, **changes: Any) -> Self:
+        """``model_copy(update=changes)``, equal in every field and in ``model_fields_set``
+        (and, like it, unvalidated), without pydantic's generic copy: replaying a day copies
+        a booking or hold state for nearly every event. Models with extra or private values,
+        or their own ``model_copy``, take ``model_copy`` itself."""
+        cls = type(self)
+        if (
+            cls.model_copy is not BaseModel.model_copy
+            or self.__pydantic_extra__ is not None
+            or self.__pydantic_private__ is not None
+        ):
+            return self.model_copy(update=changes)
+        copied = object.__new__(cls)
+        _set = object.__setattr__
+        _set(copied, "__dict__", {**self.__dict__, **changes})
+        _set(copied, "__pydantic_extra__", None)
+        _set(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__.union(changes))
+        _set(copied, "__pydantic_private__", None)
+        return copied
 
 
 #: orjson's options for canonical JSON. The pass-throughs make orjson refuse what ``json``

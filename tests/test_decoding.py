@@ -5,10 +5,13 @@ for whatever the mapper cannot decode."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
+from pydantic import model_validator
 
 from seatledger.application.mapper import PydanticMapper, event_registry
 from seatledger.application.testing.workload import generate_log
@@ -32,6 +35,7 @@ def assert_same(stored: StoredEvent) -> DomainEvent:
     assert type(decoded) is type(expected)
     assert decoded == expected
     assert decoded.model_fields_set == expected.model_fields_set
+    assert list(vars(decoded)) == list(vars(expected))  # the same field order
     assert decoded.model_dump(mode="json") == expected.model_dump(mode="json")
     assert decoded.traceparent == expected.traceparent
     assert "stored_version" not in vars(decoded)
@@ -156,3 +160,73 @@ def test_the_stored_originator_wins_over_the_state(log: list[StoredEvent]) -> No
         stored.originator_id,
         stored.originator_version,
     )
+
+
+def test_a_stored_originator_key_the_event_would_reject_is_overridden_alike(
+    log: list[StoredEvent],
+) -> None:
+    """The mapper drops whatever the state says of the originator before validating."""
+    stored = next(s for s in log if s.topic == HoldPlaced.TOPIC)
+    state = {**json.loads(stored.state), "originator_id": "x", "originator_version": 0}
+    assert_same(restated(stored, state))
+    state = {**json.loads(stored.state), "originator_id": None}
+    assert_same(restated(stored, state))
+
+
+def test_an_originator_id_as_text_decodes_alike(log: list[StoredEvent]) -> None:
+    stored = next(s for s in log if s.topic == HoldPlaced.TOPIC)
+    as_text = StoredEvent(
+        originator_id=str(stored.originator_id),
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=stored.state,
+    )
+    assert EventDecoder(MAPPER)._fast(as_text) is not None
+    assert assert_same(as_text).originator_id == stored.originator_id
+
+
+@pytest.mark.parametrize(("originator_id", "version"), [("not a uuid", 1), (None, 0)])
+def test_a_stored_originator_the_event_rejects_is_the_mappers_error(
+    log: list[StoredEvent], originator_id: str | None, version: int
+) -> None:
+    stored = next(s for s in log if s.topic == HoldPlaced.TOPIC)
+    broken = StoredEvent(
+        originator_id=originator_id or stored.originator_id,
+        originator_version=version,
+        topic=stored.topic,
+        state=stored.state,
+    )
+    with pytest.raises(MapperDeserialisationError):
+        MAPPER.to_domain_event(broken)
+    with pytest.raises(MapperDeserialisationError):
+        EventDecoder(MAPPER).decode(broken)
+
+
+class _Noted(DomainEvent):
+    """An event whose validator reads the originator: the mapper's result needs it."""
+
+    TOPIC: ClassVar[str] = "tests.decoding.Noted"
+
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_version(cls, data: Any) -> Any:
+        return {**data, "note": f"v{data.get('originator_version')}"}
+
+
+def test_an_event_class_with_a_validator_is_the_mappers(log: list[StoredEvent]) -> None:
+    mapper = PydanticMapper(registry={**event_registry(), _Noted.TOPIC: _Noted})
+    event = _Noted(
+        originator_id=uuid4(),
+        originator_version=3,
+        timestamp=datetime(2026, 3, 1, tzinfo=UTC),
+        command_id="c1",
+        actor_id="a1",
+    )
+    stored = mapper.to_stored_event(event)
+    decoder = EventDecoder(mapper)
+    assert decoder._fast(stored) is None
+    decoded = decoder.decode(stored)
+    assert decoded == mapper.to_domain_event(stored)
+    assert isinstance(decoded, _Noted) and decoded.note == "v3"

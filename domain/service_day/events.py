@@ -162,9 +162,7 @@ class HoldExtended(DayEvent):
 
     def apply(self, aggregate: ServiceDay) -> None:
         hold = aggregate.holds[self.hold_id]
-        aggregate.put_hold(
-            hold.model_copy(update={"expires_at": self.expires_at, "extended_by": self.command_id})
-        )
+        aggregate.put_hold(hold.updated(expires_at=self.expires_at, extended_by=self.command_id))
 
 
 class HoldReleased(DayEvent):
@@ -246,7 +244,9 @@ class BookingClosed(DayEvent):
         if self.change is not None:
             aggregate.record_change(self)
         booking = aggregate.bookings[self.booking_id]
-        aggregate.put_booking(booking.model_copy(update={"status": self.status}))
+        if booking.status != self.status or "status" not in booking.__pydantic_fields_set__:
+            # (else the change set this very status: a copy would equal the booking stored)
+            aggregate.put_booking(booking.updated(status=self.status))
 
 
 class PolicyDriftDetected(DayEvent):

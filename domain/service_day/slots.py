@@ -57,7 +57,10 @@ class TableSlots:
         return result
 
     def removed(self, ref: str) -> TableSlots | None:
-        return TableSlots.of([slot for slot in self.slots if slot.ref != ref])
+        slots = self.slots
+        if len(slots) == 1:  # the usual table: one booking or hold on it at a time
+            return None if slots[0].ref == ref else self
+        return TableSlots.of([slot for slot in slots if slot.ref != ref])
 
     def overlapping(self, start: datetime, end: datetime) -> Iterator[Slot]:
         """The windows that overlap ``[start, end)`` (half-open: touching is no overlap; an
@@ -77,7 +80,9 @@ def with_slot(index: dict[str, TableSlots], table_id: str, slot: Slot) -> None:
     if not slot.start < slot.end:
         return
     current = index.get(table_id)
-    index[table_id] = TableSlots.of([slot]) if current is None else current.added(slot)  # type: ignore[assignment]
+    index[table_id] = (
+        TableSlots((slot,), (slot.start,), (slot.end,)) if current is None else current.added(slot)
+    )
 
 
 def without_slot(index: dict[str, TableSlots], table_id: str, ref: str) -> None:

@@ -246,7 +246,12 @@ class DayState(Aggregate):
         old = self.bookings.get(booking_id)
         ordinal = self.booking_ordinals.setdefault(booking_id, len(self.booking_ordinals))
         self.bookings[booking_id] = booking
-        if old is not None and old.tables == booking.tables and old.window == booking.window:
+        if (
+            old is not None
+            and old.tables == booking.tables
+            # a copied booking shares its window: no field-by-field comparison then
+            and (old.window is booking.window or old.window == booking.window)
+        ):
             return
         if old is not None:
             for table_id in old.tables:
@@ -295,22 +300,20 @@ class DayState(Aggregate):
     def close_hold(self, hold_id: str, status: HoldStatus, command_id: str) -> None:
         """Mark a hold consumed, released or expired by the command that did it."""
         hold = self.holds[hold_id]
-        self.put_hold(hold.model_copy(update={"status": status, "closed_by": command_id}))
+        self.put_hold(hold.updated(status=status, closed_by=command_id))
 
     def record_change(self, event: ChangeEvent | BookingClosed) -> None:
         change = event.change
         assert change is not None
         booking = self.bookings[change.booking_id]
         self.put_booking(
-            booking.model_copy(
-                update={
-                    "tables": change.tables,
-                    "members": change.members,
-                    "zone_id": change.zone_id,
-                    "merge_group_id": change.merge_group_id,
-                    "status": change.status,
-                    "last_change_version": event.originator_version,
-                }
+            booking.updated(
+                tables=change.tables,
+                members=change.members,
+                zone_id=change.zone_id,
+                merge_group_id=change.merge_group_id,
+                status=change.status,
+                last_change_version=event.originator_version,
             )
         )
         if change.idempotency_key is not None:
