@@ -32,9 +32,9 @@ from seatledger.application.audit.compare import (
 from seatledger.application.audit.invariants import HistoryChecker
 from seatledger.application.audit.parallel import (
     PARALLEL_MIN_EVENTS,
+    ParallelReplay,
     can_replay_in_parallel,
     default_workers,
-    replay_in_parallel,
 )
 from seatledger.application.audit.replay import (
     DEFAULT_PAGE_SIZE,
@@ -105,11 +105,11 @@ class Audit:
     def _run(self, until: Until | None, checkpoint: Path | None) -> AuditReport:
         started = time.perf_counter()
         until = until or Until()
-        live = read_snapshot(self.store.read_models)
         workers = self.processes()
         if workers > 1:
-            history = self._replay_in_parallel(live, until, workers)
+            live, history = self._replay_in_parallel(until, workers)
         else:
+            live = read_snapshot(self.store.read_models)
             history = self._replay(live, until)
         reports = history.reports
         for spec in SPECS:
@@ -198,19 +198,34 @@ class Audit:
         )
         return _History(findings, reports, rebuilt_outbox)
 
-    def _replay_in_parallel(self, live: Snapshot, until: Until, workers: int) -> _History:
-        """Several processes (:mod:`.parallel`), the same answer as :meth:`_replay`."""
+    def _replay_in_parallel(self, until: Until, workers: int) -> tuple[Snapshot, _History]:
+        """Several processes (:mod:`.parallel`), the same answer as :meth:`_replay`; the
+        workers start once the live positions are read, and the live rows are read while
+        they work."""
         recorder = self.store.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
-        replayed = replay_in_parallel(
-            recorder,
-            self.store.mapper,
-            workers=workers,
-            until=until,
-            page_size=self.page_size,
-            limit=self.max_violations,
-            progress=self.progress,
-        )
+        started: list[ParallelReplay] = []
+
+        def start(positions: dict[str, int]) -> None:
+            started.append(
+                ParallelReplay.start(
+                    recorder,
+                    self.store.mapper,
+                    workers=workers,
+                    until=until,
+                    page_size=self.page_size,
+                    limit=self.max_violations,
+                    progress=self.progress,
+                )
+            )
+
+        try:
+            live = read_snapshot(self.store.read_models, between=start)
+        except BaseException:
+            for replay in started:
+                replay.stop()
+            raise
+        replayed = started[0].result()
         reports: dict[str, ReadModelReport] = {}
         rebuilt_outbox: list[Row] = []
         for spec in SPECS:
@@ -220,7 +235,7 @@ class Audit:
                 if spec.name == "outbox":
                     rebuilt_outbox = rebuilt
                 reports[spec.name] = self._compare(spec, live, rebuilt)
-        return _History(replayed, reports, rebuilt_outbox)
+        return live, _History(replayed, reports, rebuilt_outbox)
 
     def _compare(self, spec: ReadModelSpec, live: Snapshot, rebuilt: list[Row]) -> ReadModelReport:
         return compare(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +61,15 @@ class Snapshot:
     rows: dict[str, list[Row]]
 
 
-def read_snapshot(db: ReadModelDB, specs: Sequence[ReadModelSpec] = SPECS) -> Snapshot:
-    """Every read model's rows and tracking position, as of one moment."""
+def read_snapshot(
+    db: ReadModelDB,
+    specs: Sequence[ReadModelSpec] = SPECS,
+    *,
+    between: Callable[[dict[str, int]], None] | None = None,
+) -> Snapshot:
+    """Every read model's rows and tracking position, as of one moment. ``between`` runs
+    once the positions are read, before the rows (in the same snapshot): a replay started
+    there (its end read after the positions) overlaps the reading of the rows."""
     with db.read() as tx:
         if tx.dialect == "postgres":
             tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -72,6 +79,8 @@ def read_snapshot(db: ReadModelDB, specs: Sequence[ReadModelSpec] = SPECS) -> Sn
                 "SELECT projection, notification_id FROM seatledger_tracking"
             )
         }
+        if between is not None:
+            between(positions)
         rows = {spec.name: spec.select(tx) for spec in specs}
     return Snapshot(positions, rows)
 

@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -66,8 +65,9 @@ class LogChain:
 
     head_bytes: bytes = _GENESIS
     positions: list[int] = field(default_factory=list)
-    #: (aggregate id, version) per event; ids are kept as they come (str() when written out)
-    originators: list[UUID | str] = field(default_factory=list)
+    #: (aggregate id, version) per event; an id as its 128-bit integer (``UUID(int=...)``
+    #: when written out): cheaper to keep, and to send from a worker process, than a UUID
+    originators: list[int] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
     digests: list[bytes] = field(default_factory=list)
 
@@ -78,9 +78,10 @@ class LogChain:
         if not isinstance(state, bytes):
             state = bytes(state)
         oid = notification.originator_id
+        number = oid.int if isinstance(oid, UUID) else UUID(oid).int
         version = notification.originator_version
         one = _sha256(
-            (oid.int if isinstance(oid, UUID) else UUID(oid).int).to_bytes(16, "big")
+            number.to_bytes(16, "big")
             + version.to_bytes(8, "big")
             + _topic_field(notification.topic)
             + len(state).to_bytes(8, "big")
@@ -88,7 +89,7 @@ class LogChain:
         ).digest()
         self.head_bytes = _sha256(self.head_bytes + one).digest()
         self.positions.append(notification.id)
-        self.originators.append(oid)
+        self.originators.append(number)
         self.versions.append(version)
         self.digests.append(one)
 
@@ -96,31 +97,27 @@ class LogChain:
     def merged(cls, chains: Sequence[LogChain], *, below: int) -> LogChain:
         """One chain over the events of several chains (disjoint shares of one log), in log
         position order, up to (not including) position ``below``."""
-        entries = sorted(
-            (
-                entry
-                for chain in chains
-                for entry in zip(
-                    chain.positions, chain.originators, chain.versions, chain.digests, strict=True
-                )
-                if entry[0] < below
-            ),
-            key=itemgetter(0),
-        )
         merged = cls()
+        for chain in chains:
+            merged.positions += chain.positions
+            merged.originators += chain.originators
+            merged.versions += chain.versions
+            merged.digests += chain.digests
+        order = sorted(range(len(merged.positions)), key=merged.positions.__getitem__)
+        order = [i for i in order if merged.positions[i] < below]
+        merged.positions = [merged.positions[i] for i in order]
+        merged.originators = [merged.originators[i] for i in order]
+        merged.versions = [merged.versions[i] for i in order]
+        merged.digests = [merged.digests[i] for i in order]
         head = merged.head_bytes
-        for position, originator, version, one in entries:
+        for one in merged.digests:
             head = _sha256(head + one).digest()
-            merged.positions.append(position)
-            merged.originators.append(originator)
-            merged.versions.append(version)
-            merged.digests.append(one)
         merged.head_bytes = head
         return merged
 
     @property
     def keys(self) -> list[tuple[str, int]]:
-        return [(str(o), v) for o, v in zip(self.originators, self.versions, strict=True)]
+        return [(str(UUID(int=o)), v) for o, v in zip(self.originators, self.versions, strict=True)]
 
     @property
     def head(self) -> str:

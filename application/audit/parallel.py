@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from operator import attrgetter
 from typing import Any, cast
 from uuid import UUID
@@ -139,46 +140,65 @@ class Replayed(Findings):
         return sorted(row for rows in latest.values() for row in rows)
 
 
-def replay_in_parallel(
-    recorder: PostgresApplicationRecorder,
-    mapper: Mapper[UUID],
-    *,
-    workers: int,
-    until: Until,
-    page_size: int,
-    limit: int,
-    progress: Progress | None = None,
-) -> Replayed:
-    """Replay the log up to ``until`` in ``workers`` forked processes and merge."""
-    last = EventSource(recorder, mapper).max_id()
-    if until.position is not None:
-        last = min(last, until.position)
-    job = _Job(recorder, mapper, workers, last, until.instant, page_size, limit)
-    context = multiprocessing.get_context("fork")
-    reached = context.Array("q", workers, lock=False)
-    pipes: list[Connection] = []
-    processes = []
-    for shard in range(workers):
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_run_shard,
-            args=(job, shard, reached, send),
-            name=f"seatledger-audit-{shard}",
-            daemon=True,
-        )
-        process.start()
-        send.close()
-        pipes.append(receive)
-        processes.append(process)
-    try:
-        results = _collect(pipes, reached, last, progress)
-    finally:
-        for process in processes:
+class ParallelReplay:
+    """A replay running in ``workers`` forked processes (:meth:`start`) and its merged
+    answer (:meth:`result`, once; the workers are gone afterwards, whatever happened)."""
+
+    def __init__(self, job: _Job, progress: Progress | None) -> None:
+        self.job = job
+        self.progress = progress
+        context = multiprocessing.get_context("fork")
+        self.reached = context.Array("q", job.workers, lock=False)
+        self.pipes: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        for shard in range(job.workers):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_run_shard,
+                args=(job, shard, self.reached, send),
+                name=f"seatledger-audit-{shard}",
+                daemon=True,
+            )
+            process.start()
+            send.close()
+            self.pipes.append(receive)
+            self.processes.append(process)
+
+    @classmethod
+    def start(
+        cls,
+        recorder: PostgresApplicationRecorder,
+        mapper: Mapper[UUID],
+        *,
+        workers: int,
+        until: Until,
+        page_size: int,
+        limit: int,
+        progress: Progress | None = None,
+    ) -> ParallelReplay:
+        """Fork the workers over the log as it is now, up to ``until``."""
+        last = EventSource(recorder, mapper).max_id()
+        if until.position is not None:
+            last = min(last, until.position)
+        job = _Job(recorder, mapper, workers, last, until.instant, page_size, limit)
+        return cls(job, progress)
+
+    def result(self) -> Replayed:
+        try:
+            results = _collect(self.pipes, self.reached, self.job.last, self.progress)
+        finally:
+            self.stop()
+        return _merge(results, self.job.last, self.job.limit)
+
+    def stop(self) -> None:
+        """Wait briefly for every worker to leave, end those that do not."""
+        for pipe in self.pipes:
+            pipe.close()
+        for process in self.processes:
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
                 process.join()
-    return _merge(results, last, limit)
 
 
 def _collect(
