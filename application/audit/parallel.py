@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
@@ -65,6 +65,9 @@ from seatledger.projections.source import EventSource
 SHARED_TOPICS: tuple[str, ...] = tuple(event.TOPIC for event in FloorLayout.EVENTS)
 #: A log shorter than this is replayed in one process (forking costs more than it saves).
 PARALLEL_MIN_EVENTS = 20_000
+#: A worker sends what it found every so many pages: the parent unpickles the parts while
+#: the workers go on, instead of all of it at the end.
+PART_PAGES = 10
 
 _OUTBOX_TOPICS = frozenset(OutboxProjection.topics)
 _MEMBER_TOPICS = frozenset(CHANGE_TOPICS)
@@ -105,7 +108,7 @@ class _Job:
 
 @dataclass
 class ShardResult:
-    """What one worker found in its share of the log, in log order."""
+    """What one worker found in (a part of) its share of the log, in log order."""
 
     chain: LogChain = field(default_factory=LogChain)
     undecodable: list[tuple[int, str]] = field(default_factory=list)
@@ -204,33 +207,36 @@ class ParallelReplay:
 def _collect(
     pipes: list[Connection], reached: Any, last: int, progress: Progress | None
 ) -> list[ShardResult]:
-    """Every worker's result (in shard order), reporting progress while they work."""
-    results: dict[int, ShardResult] = {}
+    """Every part of every worker's result (:data:`PART_PAGES`), taken as they come (so
+    the parent unpickles while the workers work), reporting progress meanwhile."""
+    parts: list[ShardResult] = []
     waiting = dict(enumerate(pipes))
     while waiting:
         ready = wait(list(waiting.values()), timeout=0.25)
         for shard, pipe in [(s, p) for s, p in waiting.items() if p in ready]:
-            del waiting[shard]
             try:
                 outcome: tuple[str, Any, str] = pipe.recv()
             except EOFError:
                 raise ShardError(f"audit worker {shard} died without an answer") from None
             if outcome[0] == "store":
                 raise PersistenceError(f"audit worker {shard}: {outcome[1]}")
-            if outcome[0] != "ok":
+            if outcome[0] not in ("part", "done"):
                 raise ShardError(f"audit worker {shard} failed: {outcome[1]}\n{outcome[2]}")
-            results[shard] = cast(ShardResult, outcome[1])
+            parts.append(cast(ShardResult, outcome[1]))
+            if outcome[0] == "done":
+                del waiting[shard]
         if progress is not None:
             progress(min(reached[s] for s in waiting) if waiting else last, last)
-    return [results[shard] for shard in sorted(results)]
+    return parts
 
 
 def _run_shard(job: _Job, shard: int, reached: Any, send: Connection) -> None:
-    """A worker's body: replay its share, send the result (or the failure) and close."""
+    """A worker's body: replay its share, sending its result in parts as it goes (the last
+    one ``done``), or the failure; then close."""
     try:
         with cyclic_gc_paused():
-            result = _replay_shard(job, shard, reached)
-        send.send(("ok", result, ""))
+            result = _replay_shard(job, shard, reached, lambda part: send.send(("part", part, "")))
+        send.send(("done", result, ""))
     except BaseException as exc:  # the parent raises it again (_collect)
         kind = "store" if isinstance(exc, psycopg.Error | PersistenceError | OSError) else "error"
         send.send((kind, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
@@ -238,19 +244,26 @@ def _run_shard(job: _Job, shard: int, reached: Any, send: Connection) -> None:
         send.close()
 
 
-def _replay_shard(job: _Job, shard: int, reached: Any) -> ShardResult:
+def _replay_shard(
+    job: _Job, shard: int, reached: Any, send_part: Callable[[ShardResult], None]
+) -> ShardResult:
     recorder = copy.copy(job.recorder)
     recorder.datastore = forked_datastore(job.recorder.datastore, "seatledger-audit")
     try:
-        return _replay(job, shard, reached, recorder)
+        return _replay(job, shard, reached, recorder, send_part)
     finally:
         recorder.datastore.pool.close()
 
 
 def _replay(
-    job: _Job, shard: int, reached: Any, recorder: PostgresApplicationRecorder
+    job: _Job,
+    shard: int,
+    reached: Any,
+    recorder: PostgresApplicationRecorder,
+    send_part: Callable[[ShardResult], None],
 ) -> ShardResult:
-    """:meth:`~.replay.Replay.run`'s loop over one share of the aggregates."""
+    """:meth:`~.replay.Replay.run`'s loop over one share of the aggregates; every
+    :data:`PART_PAGES` pages, what was found so far goes to ``send_part``."""
     where = (
         SQL("get_byte(uuid_send(originator_id), 15) %% %s = %s OR topic = ANY(%s)"),
         (job.workers, shard, list(SHARED_TOPICS)),
@@ -262,7 +275,8 @@ def _replay(
     shared = frozenset(SHARED_TOPICS)
     decode, add, day_of = source.decoder.decode, result.chain.add, source.day_of
     instant, lead = job.instant, shard == 0
-    for page in prefetched_pages(read, 0, job.last, job.page_size):
+    pages = prefetched_pages(read, 0, job.last, job.page_size)
+    for count, page in enumerate(pages, 1):
         for notification in page:
             position, topic = notification.id, notification.topic
             mine = lead or topic not in shared
@@ -298,6 +312,10 @@ def _replay(
                     rows = [_member_values(r) for r in member_rows(change, day, position)]
                     result.members.append((position, (day.restaurant_id, change.booking_id), rows))
         reached[shard] = page[-1].id
+        if count % PART_PAGES == 0:
+            send_part(result)
+            result = ShardResult()
+            add = result.chain.add
     reached[shard] = job.last
     return _finished(result, checker)
 
