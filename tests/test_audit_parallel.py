@@ -14,6 +14,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from seatledger.application import cli
 from seatledger.application.audit import Audit, Until
 from seatledger.application.audit import parallel as parallel_module
+from seatledger.application.audit.digest import DigestedNotification, event_digest
 from seatledger.application.audit.parallel import ShardError
 from seatledger.application.audit.replay import page_reader, prefetched_pages
 from seatledger.application.audit.report import AuditReport
@@ -171,3 +172,9 @@ def test_the_page_reader_reads_what_the_recorder_reads(
 
     assert [values(n) for n in mine] == [values(n) for n in recorders]
     assert len(mine) == last - 8 and all(type(n.state) is bytes for n in mine)
+    # each event's digest, computed by PostgreSQL in the same query, is the one Python makes
+    assert all(isinstance(n, DigestedNotification) for n in mine)
+    assert [n.digest for n in mine if isinstance(n, DigestedNotification)] == [
+        event_digest(n.originator_id, n.originator_version, n.topic, bytes(n.state))
+        for n in recorders
+    ]

@@ -33,7 +33,11 @@ from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Identifier
 
-from seatledger.application.audit.digest import LogChain
+from seatledger.application.audit.digest import (
+    POSTGRES_EVENT_DIGEST,
+    DigestedNotification,
+    LogChain,
+)
 from seatledger.application.audit.invariants import CHECKED_TOPICS, HistoryChecker
 from seatledger.application.audit.report import Violation
 from seatledger.application.read_models import PROJECTIONS
@@ -254,13 +258,20 @@ def postgres_page_reader(
     """:func:`page_reader` on PostgreSQL; ``where``: a further condition on the rows (SQL
     and its parameters), e.g. one shard of the aggregates (:mod:`.parallel`)."""
     condition, extra = where if where is not None else (SQL("TRUE"), ())
+    digested = recorder.datastore.originator_id_type == "uuid"
     statement = SQL(
-        "SELECT originator_id, originator_version, topic, state, notification_id"
+        "SELECT originator_id, originator_version, topic, state, notification_id{}"
         " FROM {}.{} WHERE notification_id>%s AND notification_id <= %s AND ({})"
         " ORDER BY notification_id LIMIT %s"
     ).format(
-        Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name), condition
+        SQL(", " + POSTGRES_EVENT_DIGEST if digested else ""),
+        Identifier(recorder.datastore.schema),
+        Identifier(recorder.events_table_name),
+        condition,
     )
+    # Notification's fields in order: originator_id, originator_version, topic, state, id
+    # (the columns above), and, with uuid ids, the event's digest
+    row_type = DigestedNotification if digested else Notification
     datastore = recorder.datastore
 
     def select(after: int) -> Sequence[Notification]:
@@ -272,9 +283,7 @@ def postgres_page_reader(
             # spell each state out in hex, nor psycopg read the hex back (measured: a fifth of
             # the read's CPU on both sides)
             curs.execute(statement, (after, last, *extra, page_size), prepare=True)
-            # Notification's fields in order: originator_id, originator_version, topic,
-            # state, id (the columns above)
-            return [Notification(*row) for row in curs.fetchall()]
+            return [row_type(*row) for row in curs.fetchall()]
 
     # retried as the recorder retries its own select (the decorator is untyped)
     retried: Callable[[int], Sequence[Notification]] = retry(
