@@ -5,6 +5,7 @@ must agree on (a floor event every worker reads, a cut at an instant, a checkpoi
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,17 @@ def test_the_page_reader_reads_what_the_recorder_reads(
         event_digest(n.originator_id, n.originator_version, n.topic, bytes(n.state))
         for n in recorders
     ]
+
+
+def test_a_worker_that_dies_without_a_word_fails_the_audit(
+    store: AssignmentService, log: list[StoredEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy_log(log, store.recorder)
+    store.catch_up_projections()
+
+    def dies(*args: object) -> None:
+        os._exit(3)  # as a process killed mid-replay: no answer, no traceback
+
+    monkeypatch.setattr(parallel_module, "_replay", dies)
+    with pytest.raises(ShardError, match="died without an answer"):
+        Audit(store, workers=2).run()
