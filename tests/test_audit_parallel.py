@@ -4,6 +4,7 @@ must agree on (a floor event every worker reads, a cut at an instant, a checkpoi
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterator
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from seatledger.application import cli
 from seatledger.application.audit import Audit, Until
 from seatledger.application.audit import parallel as parallel_module
 from seatledger.application.audit.digest import DigestedNotification, event_digest
-from seatledger.application.audit.parallel import ShardError
+from seatledger.application.audit.parallel import ShardError, can_replay_in_parallel
 from seatledger.application.audit.replay import page_reader, prefetched_pages
 from seatledger.application.audit.report import AuditReport
 from seatledger.application.service import AssignmentService
@@ -193,3 +195,16 @@ def test_a_worker_that_dies_without_a_word_fails_the_audit(
     monkeypatch.setattr(parallel_module, "_replay", dies)
     with pytest.raises(ShardError, match="died without an answer"):
         Audit(store, workers=2).run()
+
+
+def test_only_uuid_aggregate_ids_on_postgresql_are_shared_out(store: AssignmentService) -> None:
+    """Shares are cut by the last byte of a uuid: a store with text ids replays in one
+    process (the page reader then digests in Python)."""
+    assert can_replay_in_parallel(store.recorder)
+    assert isinstance(store.recorder, PostgresApplicationRecorder)
+    recorder = copy.copy(store.recorder)
+    recorder.datastore = copy.copy(store.recorder.datastore)
+    recorder.datastore.originator_id_type = "text"
+    assert not can_replay_in_parallel(recorder)
+    with AssignmentService(Settings(persistence="memory")) as memory:
+        assert not can_replay_in_parallel(memory.recorder)

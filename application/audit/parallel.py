@@ -85,7 +85,12 @@ def default_workers() -> int:
 
 
 def can_replay_in_parallel(recorder: object) -> bool:
-    return isinstance(recorder, PostgresApplicationRecorder) and sys.platform.startswith("linux")
+    """On PostgreSQL with uuid aggregate ids (shares are cut by their last byte), on Linux."""
+    return (
+        isinstance(recorder, PostgresApplicationRecorder)
+        and recorder.datastore.originator_id_type == "uuid"
+        and sys.platform.startswith("linux")
+    )
 
 
 class ShardError(RuntimeError):
