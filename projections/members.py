@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import Any
 
 from seatledger.domain.service_day import TableChange
-from seatledger.projections.db import ReadModelDB, Tx
+from seatledger.projections.db import ReadModelDB, Row, Tx
 from seatledger.projections.projection import (
     CHANGE_TOPICS,
     DayInfo,
@@ -73,6 +73,12 @@ def member_rows(change: TableChange, day: DayInfo, notification_id: int) -> list
     ]
 
 
+def member_values(change: TableChange, day: DayInfo, notification_id: int) -> list[Row]:
+    """The booking's rows after ``change`` as stored, in :data:`MEMBER_COLUMNS` order (they
+    replace all of its earlier rows)."""
+    return [_member_values(row) for row in member_rows(change, day, notification_id)]
+
+
 class MembersProjection(Projection):
     """Every change event carries the booking's whole resulting table set, so within a page
     only the last change of each booking matters: its rows replace the booking's rows."""
@@ -90,9 +96,9 @@ class MembersProjection(Projection):
             return
         tx.delete_keys(TABLE, ("restaurant_id", "booking_id"), list(latest))
         rows = [
-            _member_values(row)
+            row
             for change, item in latest.values()
-            for row in member_rows(change, item.day, item.notification_id)
+            for row in member_values(change, item.day, item.notification_id)
         ]
         tx.insert_rows(TABLE, MEMBER_COLUMNS, rows)
 

@@ -20,7 +20,7 @@ from uuid import UUID
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.service_day import HoldConfirmed, PolicyDriftDetected, TableChange
 from seatledger.domain.values import canonical_json, derive_id_text, utc_instant
-from seatledger.projections.db import ReadModelDB, Tx
+from seatledger.projections.db import ReadModelDB, Row, Tx
 from seatledger.projections.projection import (
     CHANGE_TOPICS,
     DayInfo,
@@ -220,6 +220,12 @@ def messages_for(event: DomainEvent, notification_id: int, day: DayInfo) -> list
     ]
 
 
+def message_values(event: DomainEvent, notification_id: int, day: DayInfo) -> list[Row]:
+    """The rows of the messages one stored event produces, as stored (:data:`OUTBOX_COLUMNS`
+    order)."""
+    return [message.values() for message in messages_for(event, notification_id, day)]
+
+
 class OutboxProjection(Projection):
     """The ``capacity.*`` messages; delivery state starts as pending and belongs to the relay.
     A duplicate message id would violate the primary key and fail the page loudly."""
@@ -229,9 +235,9 @@ class OutboxProjection(Projection):
 
     def apply(self, tx: Tx, batch: Sequence[Projected]) -> None:
         rows = [
-            message.values()
+            row
             for item in batch
-            for message in messages_for(item.event, item.notification_id, item.day)
+            for row in message_values(item.event, item.notification_id, item.day)
         ]
         tx.insert_rows(TABLE, OUTBOX_COLUMNS, rows)
 

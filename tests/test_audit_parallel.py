@@ -208,3 +208,8 @@ def test_only_uuid_aggregate_ids_on_postgresql_are_shared_out(store: AssignmentS
     assert not can_replay_in_parallel(recorder)
     with AssignmentService(Settings(persistence="memory")) as memory:
         assert not can_replay_in_parallel(memory.recorder)
+
+
+def test_a_number_of_workers_below_one_is_refused(store: AssignmentService) -> None:
+    with pytest.raises(ValueError, match="workers must be positive"):
+        Audit(store, workers=0)

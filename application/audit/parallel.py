@@ -6,7 +6,8 @@ nothing of any other aggregate's but the floor layouts the invariants read, so e
 ``workers`` processes reads its share of the aggregates (PostgreSQL filters by the last byte of
 the aggregate id) plus every floor-layout event, and does for them what
 :class:`~seatledger.application.audit.replay.Replay` does for all: decode, digest, check the
-invariants, build the read-model rows. The parent merges by log position: the chained digest
+invariants, build the read-model rows (with the projections' own ``message_values`` and
+``member_values``). The parent merges by log position: the chained digest
 over every event in log order, violations and undecodable events in order, the outbox rows,
 and the members (the latest change of a booking replaces its rows, as in the members
 projection). So the answer is the sequential replay's, which the tests compare it with.
@@ -31,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from operator import attrgetter
 from typing import Any, cast
 from uuid import UUID
 
@@ -56,8 +56,8 @@ from seatledger.application.postgres_store import forked_datastore
 from seatledger.domain.aggregate import DomainEvent
 from seatledger.domain.layout import FloorLayout
 from seatledger.projections.db import Row
-from seatledger.projections.members import MEMBER_COLUMNS, member_rows
-from seatledger.projections.outbox import OutboxProjection, messages_for
+from seatledger.projections.members import member_values
+from seatledger.projections.outbox import OutboxProjection, message_values
 from seatledger.projections.projection import CHANGE_TOPICS, table_change
 from seatledger.projections.source import EventSource
 
@@ -71,7 +71,6 @@ PART_PAGES = 10
 
 _OUTBOX_TOPICS = frozenset(OutboxProjection.topics)
 _MEMBER_TOPICS = frozenset(CHANGE_TOPICS)
-_member_values = attrgetter(*MEMBER_COLUMNS)
 _OUTBOX_POSITION = OUTBOX.columns.index("notification_id")
 _OUTBOX_SEQ = OUTBOX.columns.index("seq")
 
@@ -311,10 +310,10 @@ def _replay(
                     result.undecodable.append((position, str(exc)))
                     continue
                 if topic in _OUTBOX_TOPICS:
-                    result.outbox.extend(m.values() for m in messages_for(event, position, day))
+                    result.outbox.extend(message_values(event, position, day))
                 change = table_change(event) if topic in _MEMBER_TOPICS else None
                 if change is not None:
-                    rows = [_member_values(r) for r in member_rows(change, day, position)]
+                    rows = member_values(change, day, position)
                     result.members.append((position, (day.restaurant_id, change.booking_id), rows))
         reached[shard] = page[-1].id
         if count % PART_PAGES == 0:
