@@ -50,4 +50,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(or $(ARGS),suite)
 
 clean:
-	rm -rf $(VENV) .typecheck .mypy_cache .pytest_cache .ruff_cache seatledger.db*
+	rm -rf $(VENV) .typecheck .mypy_cache .pytest_cache .ruff_cache seatledger.db* seatledger-demo.db*
